@@ -1,0 +1,4 @@
+package models
+
+// forwardingTables lists the tables owned by package forwarding.
+func forwardingTables() []any { return []any{} }

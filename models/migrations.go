@@ -1,0 +1,29 @@
+package models
+
+import "gorm.io/gorm"
+
+// Migration is one versioned schema change. Versions are applied in order,
+// each at most once, recorded in the schema_migrations table.
+type Migration struct {
+	Version int
+	Name    string
+	Up      func(tx *gorm.DB) error
+}
+
+// Migrations returns every migration in version order. Append new ones; never
+// edit one that has shipped.
+func Migrations() []Migration {
+	return []Migration{
+		{Version: 1, Name: "initial schema", Up: func(tx *gorm.DB) error {
+			return tx.AutoMigrate(allTables()...)
+		}},
+	}
+}
+
+func allTables() []any {
+	var all []any
+	all = append(all, accountTables()...)
+	all = append(all, forwardingTables()...)
+	all = append(all, syncTables()...)
+	return all
+}
