@@ -41,6 +41,9 @@ type Harness struct {
 	// Webhooks returns, and forgets, the signed webhook requests the fake sent
 	// for c since the last call. Nil when the app has no native capture.
 	Webhooks func(t *testing.T, c *connectors.Conn) []*connectors.InboundRequest
+	// WebhookObjects are the objects with native webhook notices (default:
+	// Objects).
+	WebhookObjects []string
 	// PageSize is a page size small enough that PagesOf records span pages.
 	PageSize int
 }
@@ -70,7 +73,11 @@ func Run(t *testing.T, h Harness) {
 	}
 	if slices.Contains(info.Capture, connectors.CaptureWebhook) {
 		t.Run("webhook", func(t *testing.T) {
-			for _, obj := range h.Objects {
+			objs := h.WebhookObjects
+			if objs == nil {
+				objs = h.Objects
+			}
+			for _, obj := range objs {
 				t.Run(obj, func(t *testing.T) { testWebhookLifecycle(t, h, obj) })
 			}
 			t.Run("tampered", func(t *testing.T) { testTampered(t, h) })
