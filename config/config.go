@@ -1,0 +1,279 @@
+// Package config holds Tributary's one typed configuration. It is loaded once
+// at start — defaults, then an optional YAML file, then TRIBUTARY_*
+// environment variables, then command-line flags — validated, and passed
+// down; nothing reads configuration from globals.
+package config
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tributary/tributary/connectors"
+	"github.com/tributary/tributary/secrets"
+	"github.com/tributary/tributary/storage"
+)
+
+// Process roles.
+const (
+	RoleAPI        = "api"
+	RolePoller     = "poller"
+	RoleDispatcher = "dispatcher"
+)
+
+// Config is the whole configuration. Each field's key is its name in the YAML
+// file, TRIBUTARY_<KEY> (upper case, dots as underscores) in the environment
+// and --<key> (dashes) on the command line.
+type Config struct {
+	// ListenAddr is where the HTTP server listens.
+	ListenAddr string `key:"listen_addr" help:"address the HTTP server listens on"`
+	// PublicURL is how providers and browsers reach this server (OAuth
+	// callback, inbound webhooks). Defaults to http://<listen_addr>.
+	PublicURL string `key:"public_url" help:"external base URL (OAuth callback and inbound webhooks)"`
+	// DataDir holds the embedded SQLite database and its master key.
+	DataDir string `key:"data_dir" help:"directory of the embedded SQLite database"`
+	// DatabaseURL selects PostgreSQL; empty means embedded SQLite.
+	DatabaseURL string `key:"database_url" help:"postgres:// URL (empty: embedded SQLite in data_dir)"`
+	// MasterKey encrypts secrets at rest: 32 bytes, base64 or hex. Required on
+	// PostgreSQL; generated into data_dir for the embedded default.
+	MasterKey string `key:"master_key" help:"32-byte key (base64/hex) encrypting secrets at rest" secret:"true"`
+	// AllowPrivateAddresses lets subscriptions reach loopback/private
+	// addresses. Default: true on embedded SQLite, false on PostgreSQL.
+	AllowPrivateAddresses *bool `key:"allow_private_addresses" help:"allow delivery to private/loopback addresses"`
+	// AllowHTTP lets subscriptions use plain http:// addresses. Default as
+	// AllowPrivateAddresses.
+	AllowHTTP *bool `key:"allow_http" help:"allow plain http:// subscription addresses"`
+	// Roles this process runs: api, poller, dispatcher.
+	Roles []string `key:"roles" help:"roles to run: api,poller,dispatcher"`
+	// Migrate applies pending migrations at start.
+	Migrate bool `key:"migrate" help:"apply database migrations at start"`
+	// Sandbox enables the built-in sandbox app. Default: on with embedded SQLite.
+	Sandbox *bool `key:"sandbox" help:"enable the built-in sandbox app"`
+
+	Log        Log        `key:"log"`
+	API        API        `key:"api"`
+	Dispatcher Dispatcher `key:"dispatcher"`
+	Scheduler  Scheduler  `key:"scheduler"`
+	// Apps configures each connector (client id/secret, endpoint overrides);
+	// keys are app names. Only from the file or TRIBUTARY_APPS_<APP>_<FIELD>.
+	Apps map[string]App `key:"apps"`
+}
+
+// Log configures logging.
+type Log struct {
+	// Format is json, text or auto (text on a terminal, json otherwise).
+	Format string `key:"format" help:"log format: auto, json or text"`
+	// Level is debug, info, warn or error.
+	Level string `key:"level" help:"log level: debug, info, warn, error"`
+}
+
+// API configures the HTTP API.
+type API struct {
+	// MaxBodyBytes caps request bodies (413 above).
+	MaxBodyBytes int64 `key:"max_body_bytes" help:"largest accepted request body"`
+	// RateLimit is the sustained requests/second allowed per API key.
+	RateLimit float64 `key:"rate_limit" help:"requests per second per API key"`
+	// RateBurst is the burst allowed per API key.
+	RateBurst int `key:"rate_burst" help:"burst of requests per API key"`
+	// ShutdownTimeout bounds graceful shutdown.
+	ShutdownTimeout time.Duration `key:"shutdown_timeout" help:"grace period on SIGTERM"`
+}
+
+// Dispatcher configures delivery.
+type Dispatcher struct {
+	// Workers is the number of concurrent HTTP deliveries of this process.
+	Workers int `key:"workers" help:"concurrent deliveries per process"`
+	// BatchSize is how many due deliveries one claim takes.
+	BatchSize int `key:"batch_size" help:"deliveries claimed per query"`
+	// Tick is how often an idle dispatcher looks for due deliveries.
+	Tick time.Duration `key:"tick" help:"idle poll interval for due deliveries"`
+	// DefaultTimeout is the HTTP timeout of a subscription without its own.
+	DefaultTimeout time.Duration `key:"default_timeout" help:"default delivery HTTP timeout"`
+	// MaxTimeout bounds a subscription's timeoutSeconds.
+	MaxTimeout time.Duration `key:"max_timeout" help:"largest allowed delivery timeout"`
+	// MaxPerEndpoint caps concurrent requests to one address.
+	MaxPerEndpoint int `key:"max_per_endpoint" help:"concurrent deliveries per endpoint"`
+	// CircuitThreshold consecutive failures open an endpoint's circuit.
+	CircuitThreshold int `key:"circuit_threshold" help:"consecutive failures that open an endpoint circuit"`
+	// CircuitCooldown is how long an open circuit waits before a probe.
+	CircuitCooldown time.Duration `key:"circuit_cooldown" help:"how long an open circuit rests"`
+	// DisableAfter disables a subscription failing without success this long (0 = never).
+	DisableAfter time.Duration `key:"disable_after" help:"disable an endpoint failing this long (0 = never)"`
+	// MaxResponseBytes caps the response body kept in the attempt log.
+	MaxResponseBytes int `key:"max_response_bytes" help:"response bytes kept per attempt"`
+}
+
+// Scheduler configures polling.
+type Scheduler struct {
+	// Tick is how often each replica looks for due connections.
+	Tick time.Duration `key:"tick" help:"how often due connections are claimed"`
+	// DefaultPollInterval applies when neither account nor connection sets one.
+	DefaultPollInterval time.Duration `key:"default_poll_interval" help:"default interval between polls"`
+	// MinPollInterval is the deployment floor for ISV-set intervals.
+	MinPollInterval time.Duration `key:"min_poll_interval" help:"floor for ISV-set poll intervals"`
+	// Jitter spreads polls: each next time moves by up to this fraction.
+	Jitter float64 `key:"jitter" help:"fraction of the interval added at random"`
+	// Concurrency is how many connections one replica polls at once.
+	Concurrency int `key:"concurrency" help:"connections polled at once per replica"`
+}
+
+// App is one connector's deployment configuration.
+type App struct {
+	ClientID      string   `key:"client_id" yaml:"client_id"`
+	ClientSecret  string   `key:"client_secret" yaml:"client_secret"`
+	WebhookSecret string   `key:"webhook_secret" yaml:"webhook_secret"`
+	BaseURL       string   `key:"base_url" yaml:"base_url"`
+	AuthURL       string   `key:"auth_url" yaml:"auth_url"`
+	TokenURL      string   `key:"token_url" yaml:"token_url"`
+	Scopes        []string `key:"scopes" yaml:"scopes"`
+}
+
+// Connector converts to the connectors package's view.
+func (a App) Connector() connectors.AppConfig {
+	return connectors.AppConfig{ClientID: a.ClientID, ClientSecret: a.ClientSecret, WebhookSecret: a.WebhookSecret,
+		BaseURL: a.BaseURL, AuthURL: a.AuthURL, TokenURL: a.TokenURL, Scopes: a.Scopes}
+}
+
+// Default returns the configuration before any file, env or flag.
+func Default() Config {
+	return Config{
+		ListenAddr: "127.0.0.1:8080",
+		DataDir:    "./data",
+		Roles:      []string{RoleAPI, RolePoller, RoleDispatcher},
+		Migrate:    true,
+		Log:        Log{Format: "auto", Level: "info"},
+		API:        API{MaxBodyBytes: 1 << 20, RateLimit: 50, RateBurst: 100, ShutdownTimeout: 20 * time.Second},
+		Dispatcher: Dispatcher{Workers: 64, BatchSize: 200, Tick: 250 * time.Millisecond,
+			DefaultTimeout: 30 * time.Second, MaxTimeout: 60 * time.Second, MaxPerEndpoint: 32,
+			CircuitThreshold: 10, CircuitCooldown: 30 * time.Second, DisableAfter: 5 * 24 * time.Hour,
+			MaxResponseBytes: 4096},
+		Scheduler: Scheduler{Tick: 5 * time.Second, DefaultPollInterval: 12 * time.Hour,
+			MinPollInterval: 5 * time.Minute, Jitter: 0.1, Concurrency: 4},
+		Apps: map[string]App{},
+	}
+}
+
+// Embedded reports whether the embedded SQLite database is used.
+func (c *Config) Embedded() bool { return c.DatabaseURL == "" }
+
+// HasRole reports whether this process runs role.
+func (c *Config) HasRole(role string) bool { return slices.Contains(c.Roles, role) }
+
+// PrivateAddressesAllowed reports the effective allow_private_addresses.
+func (c *Config) PrivateAddressesAllowed() bool { return deref(c.AllowPrivateAddresses, c.Embedded()) }
+
+// HTTPAllowed reports the effective allow_http.
+func (c *Config) HTTPAllowed() bool { return deref(c.AllowHTTP, c.PrivateAddressesAllowed()) }
+
+// SandboxEnabled reports the effective sandbox setting.
+func (c *Config) SandboxEnabled() bool { return deref(c.Sandbox, c.Embedded()) }
+
+// MasterKeyFile is where the embedded default keeps its generated key.
+func (c *Config) MasterKeyFile() string { return filepath.Join(c.DataDir, "master.key") }
+
+// LoadMasterKey returns the master key: the configured one, or on the
+// embedded default a key generated into data_dir. On PostgreSQL a missing key
+// is an error, never a silent default.
+func (c *Config) LoadMasterKey() ([]byte, error) {
+	if c.MasterKey != "" {
+		k, err := secrets.ParseKey(c.MasterKey)
+		if err != nil {
+			return nil, fmt.Errorf("master_key: %w", err)
+		}
+		return k, nil
+	}
+	if !c.Embedded() {
+		return nil, errors.New("master_key: required with database_url (PostgreSQL); generate one with `openssl rand -base64 32` and set TRIBUTARY_MASTER_KEY")
+	}
+	k, err := secrets.LoadOrCreateKeyFile(c.MasterKeyFile())
+	if err != nil {
+		return nil, fmt.Errorf("master_key: %w", err)
+	}
+	return k, nil
+}
+
+// Validate checks every value and names the key of the first bad one.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	if _, _, err := net.SplitHostPort(c.ListenAddr); err != nil {
+		bad("listen_addr", "%q is not host:port", c.ListenAddr)
+	}
+	if c.PublicURL != "" {
+		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("public_url", "%q is not an absolute http(s) URL", c.PublicURL)
+		}
+	}
+	if c.DatabaseURL != "" {
+		if err := storage.ValidateURL(c.DatabaseURL); err != nil {
+			bad("database_url", "%v", err)
+		}
+	} else if c.DataDir == "" {
+		bad("data_dir", "must not be empty with the embedded database")
+	}
+	if c.MasterKey != "" {
+		if _, err := secrets.ParseKey(c.MasterKey); err != nil {
+			bad("master_key", "%v", err)
+		}
+	}
+	if len(c.Roles) == 0 {
+		bad("roles", "at least one of api, poller, dispatcher")
+	}
+	for _, r := range c.Roles {
+		if r != RoleAPI && r != RolePoller && r != RoleDispatcher {
+			bad("roles", "unknown role %q (want api, poller, dispatcher)", r)
+		}
+	}
+	if !slices.Contains([]string{"auto", "json", "text"}, c.Log.Format) {
+		bad("log.format", "%q is not auto, json or text", c.Log.Format)
+	}
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
+		bad("log.level", "%q is not debug, info, warn or error", c.Log.Level)
+	}
+	positive := map[string]float64{
+		"api.max_body_bytes": float64(c.API.MaxBodyBytes), "api.rate_limit": c.API.RateLimit, "api.rate_burst": float64(c.API.RateBurst),
+		"dispatcher.workers": float64(c.Dispatcher.Workers), "dispatcher.batch_size": float64(c.Dispatcher.BatchSize),
+		"dispatcher.tick": float64(c.Dispatcher.Tick), "dispatcher.default_timeout": float64(c.Dispatcher.DefaultTimeout),
+		"dispatcher.max_timeout": float64(c.Dispatcher.MaxTimeout), "dispatcher.max_per_endpoint": float64(c.Dispatcher.MaxPerEndpoint),
+		"dispatcher.circuit_threshold": float64(c.Dispatcher.CircuitThreshold), "dispatcher.max_response_bytes": float64(c.Dispatcher.MaxResponseBytes),
+		"scheduler.tick": float64(c.Scheduler.Tick), "scheduler.default_poll_interval": float64(c.Scheduler.DefaultPollInterval),
+		"scheduler.min_poll_interval": float64(c.Scheduler.MinPollInterval), "scheduler.concurrency": float64(c.Scheduler.Concurrency),
+	}
+	keys := make([]string, 0, len(positive))
+	for k := range positive {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if positive[k] <= 0 {
+			bad(k, "must be greater than zero")
+		}
+	}
+	if c.Scheduler.Jitter < 0 || c.Scheduler.Jitter > 1 {
+		bad("scheduler.jitter", "must be between 0 and 1")
+	}
+	if c.Dispatcher.DefaultTimeout > c.Dispatcher.MaxTimeout {
+		bad("dispatcher.default_timeout", "exceeds dispatcher.max_timeout")
+	}
+	return errors.Join(errs...)
+}
+
+// ExternalURL is PublicURL, or http://<listen_addr>.
+func (c *Config) ExternalURL() string {
+	return strings.TrimRight(cmp.Or(c.PublicURL, "http://"+c.ListenAddr), "/")
+}
+
+func deref(b *bool, def bool) bool {
+	if b == nil {
+		return def
+	}
+	return *b
+}
