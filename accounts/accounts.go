@@ -1,0 +1,189 @@
+// Package accounts owns ISV tenants and API keys (tables accounts and
+// api_keys). Keys are random, prefixed (trb_ for ISVs, trb_admin_ for
+// operators), shown once and stored only as SHA-256 hashes.
+package accounts
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/big"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/tributary/tributary/models"
+)
+
+// Key prefixes.
+const (
+	ISVKeyPrefix   = "trb_"
+	AdminKeyPrefix = "trb_admin_"
+)
+
+// Principal is who an API key authenticates.
+type Principal struct {
+	Role      string // models.RoleISV or models.RoleAdmin
+	AccountID string // empty for admin keys
+	KeyID     string
+}
+
+// Service manages accounts and keys.
+type Service struct {
+	db *gorm.DB
+}
+
+// New returns a Service on db.
+func New(db *gorm.DB) *Service { return &Service{db: db} }
+
+// Create makes an account and its first API key, returned in clear once.
+func (s *Service) Create(ctx context.Context, name string) (*models.Account, string, error) {
+	name = strings.TrimSpace(name)
+	if name == "" {
+		return nil, "", models.FieldError("name", "name is required")
+	}
+	if len(name) > 200 {
+		return nil, "", models.FieldError("name", "name is longer than 200 characters")
+	}
+	acc := &models.Account{ID: models.NewID(models.PrefixAccount), Name: name}
+	var key string
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Create(acc).Error; err != nil {
+			return fmt.Errorf("create account: %w", err)
+		}
+		var err error
+		key, err = createKey(tx, models.RoleISV, &acc.ID)
+		return err
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return acc, key, nil
+}
+
+// CreateKey adds another API key to an account.
+func (s *Service) CreateKey(ctx context.Context, accountID string) (string, error) {
+	if _, err := s.Get(ctx, accountID); err != nil {
+		return "", err
+	}
+	return createKey(s.db.WithContext(ctx), models.RoleISV, &accountID)
+}
+
+// CreateAdminKey makes an operator key.
+func (s *Service) CreateAdminKey(ctx context.Context) (string, error) {
+	return createKey(s.db.WithContext(ctx), models.RoleAdmin, nil)
+}
+
+func createKey(tx *gorm.DB, role string, accountID *string) (string, error) {
+	prefix := ISVKeyPrefix
+	if role == models.RoleAdmin {
+		prefix = AdminKeyPrefix
+	}
+	secret := prefix + randomBase62(40)
+	row := models.APIKey{ID: models.NewID(models.PrefixAPIKey), AccountID: accountID, Role: role,
+		Hash: Hash(secret), Prefix: secret[:len(prefix)+6]}
+	if err := tx.Create(&row).Error; err != nil {
+		return "", fmt.Errorf("create api key: %w", err)
+	}
+	return secret, nil
+}
+
+// Hash is the stored form of a key.
+func Hash(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:])
+}
+
+// Authenticate resolves a bearer key. Unknown, malformed or revoked keys get
+// an unauthorized error.
+func (s *Service) Authenticate(ctx context.Context, key string) (Principal, error) {
+	if !strings.HasPrefix(key, ISVKeyPrefix) || len(key) > 100 {
+		return Principal{}, models.Errorf(models.ErrCodeUnauthorized, "invalid API key")
+	}
+	var row models.APIKey
+	err := s.db.WithContext(ctx).Where("hash = ? AND revoked_at IS NULL", Hash(key)).Take(&row).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return Principal{}, models.Errorf(models.ErrCodeUnauthorized, "invalid API key")
+	}
+	if err != nil {
+		return Principal{}, fmt.Errorf("authenticate: %w", err)
+	}
+	p := Principal{Role: row.Role, KeyID: row.ID}
+	if row.AccountID != nil {
+		p.AccountID = *row.AccountID
+	}
+	return p, nil
+}
+
+// Get returns an account.
+func (s *Service) Get(ctx context.Context, id string) (*models.Account, error) {
+	var acc models.Account
+	err := s.db.WithContext(ctx).Where("id = ?", id).Take(&acc).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, models.Errorf(models.ErrCodeNotFound, "account %s not found", id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get account %s: %w", id, err)
+	}
+	return &acc, nil
+}
+
+// Update holds the admin-settable account fields; nil leaves a field as is.
+type Update struct {
+	DefaultPollInterval *time.Duration
+	MinPollInterval     *time.Duration
+}
+
+// Update changes an account's polling defaults (admin only).
+func (s *Service) Update(ctx context.Context, id string, u Update) (*models.Account, error) {
+	var acc *models.Account
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var row models.Account
+		if err := tx.Where("id = ?", id).Take(&row).Error; err != nil {
+			if errors.Is(err, gorm.ErrRecordNotFound) {
+				return models.Errorf(models.ErrCodeNotFound, "account %s not found", id)
+			}
+			return err
+		}
+		if u.DefaultPollInterval != nil {
+			if *u.DefaultPollInterval < time.Minute {
+				return models.FieldError("defaultPollInterval", "defaultPollInterval must be at least 1m")
+			}
+			row.DefaultPollInterval = *u.DefaultPollInterval
+		}
+		if u.MinPollInterval != nil {
+			if *u.MinPollInterval < 0 {
+				return models.FieldError("minPollInterval", "minPollInterval must not be negative")
+			}
+			row.MinPollInterval = *u.MinPollInterval
+		}
+		if row.DefaultPollInterval != 0 && row.MinPollInterval > row.DefaultPollInterval {
+			return models.FieldError("minPollInterval", "minPollInterval %s exceeds defaultPollInterval %s", row.MinPollInterval, row.DefaultPollInterval)
+		}
+		if err := tx.Save(&row).Error; err != nil {
+			return fmt.Errorf("update account %s: %w", id, err)
+		}
+		acc = &row
+		return nil
+	})
+	return acc, err
+}
+
+const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+func randomBase62(n int) string {
+	var b strings.Builder
+	max := big.NewInt(int64(len(base62)))
+	for range n {
+		i, err := rand.Int(rand.Reader, max)
+		if err != nil {
+			panic(err) // crypto/rand never fails on supported platforms
+		}
+		b.WriteByte(base62[i.Int64()])
+	}
+	return b.String()
+}
