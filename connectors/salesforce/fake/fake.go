@@ -280,8 +280,11 @@ func (f *Fake) createLocked(t *tenant, sobject string, values map[string]any) st
 	v["CreatedDate"] = now
 	v["LastModifiedDate"] = now
 	v["SystemModstamp"] = now
-	if hasField(sobject, "IsDeleted") {
-		v["IsDeleted"] = false
+	// Checkbox fields are never null in Salesforce.
+	for _, field := range schema[sobject] {
+		if isCheckbox(field) && v[field] == nil {
+			v[field] = false
+		}
 	}
 	owner := t.userID
 	if owner == "" {
@@ -295,6 +298,11 @@ func (f *Fake) createLocked(t *tenant, sobject string, values map[string]any) st
 	derive(sobject, v)
 	t.records[sobject][id] = &record{values: v}
 	return id
+}
+
+// isCheckbox reports whether a standard field is a boolean (checkbox).
+func isCheckbox(field string) bool {
+	return strings.HasPrefix(field, "Is") || strings.HasPrefix(field, "Has") || field == "DoNotCall"
 }
 
 // Update changes fields of a record and bumps LastModifiedDate and
