@@ -77,13 +77,18 @@ func (s *Server) Seed(domain string) {
 // SandboxShop with token SandboxToken, plus the OAuth endpoints for any
 // shop with the default (or given) client credentials.
 func ListenAndServe(ctx context.Context, addr string, opts ...Option) error {
-	s := New(opts...)
-	s.AddToken(SandboxShop, SandboxToken)
-	s.Seed(SandboxShop)
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
+	return Serve(ctx, ln, opts...)
+}
+
+// Serve is ListenAndServe on an open listener.
+func Serve(ctx context.Context, ln net.Listener, opts ...Option) error {
+	s := New(opts...)
+	s.AddToken(SandboxShop, SandboxToken)
+	s.Seed(SandboxShop)
 	srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		<-ctx.Done()
