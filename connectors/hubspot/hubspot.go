@@ -161,6 +161,10 @@ type Option func(*Connector)
 // and full-scan cursors.
 func WithClock(now func() time.Time) Option { return func(c *Connector) { c.now = now } }
 
+// WithSearchCap lowers the search API's 10,000-result cap the connector
+// pages up to before it restarts a search (tests use a small cap).
+func WithSearchCap(n int) Option { return func(c *Connector) { c.searchCap = n } }
+
 // New builds the HubSpot connector. cfg.BaseURL, AuthURL and TokenURL point it
 // at a fake; empty values mean HubSpot's real endpoints.
 func New(cfg connectors.AppConfig, opts ...Option) *Connector {
