@@ -81,7 +81,7 @@ func (c *Connector) do(ctx context.Context, conn *connectors.Conn, method, path 
 			}
 			return nil
 		}
-		return statusError(status, header, data)
+		return statusError(status, header, data, c.now())
 	}
 }
 
@@ -111,7 +111,7 @@ func send(ctx context.Context, hc *http.Client, method, u string, payload []byte
 }
 
 // statusError maps a non-2xx answer to the connectors error it means.
-func statusError(status int, header http.Header, data []byte) error {
+func statusError(status int, header http.Header, data []byte, now time.Time) error {
 	var ae apiError
 	_ = json.Unmarshal(data, &ae) // a non-JSON error body still maps by status
 	msg := ae.Message
@@ -120,7 +120,7 @@ func statusError(status int, header http.Header, data []byte) error {
 	}
 	switch {
 	case status == http.StatusTooManyRequests:
-		return &connectors.RateLimitedError{RetryAfter: retryAfter(header, ae.PolicyName), Reason: cmpNonEmpty(ae.PolicyName, msg)}
+		return &connectors.RateLimitedError{RetryAfter: retryAfter(header, ae.PolicyName, now), Reason: cmpNonEmpty(ae.PolicyName, msg)}
 	case status == http.StatusUnauthorized:
 		return fmt.Errorf("%w: %s (%s)", connectors.ErrUnauthorized, msg, ae.code())
 	case status >= 500:
@@ -132,13 +132,13 @@ func statusError(status int, header http.Header, data []byte) error {
 
 // retryAfter reads Retry-After (seconds or HTTP date); without it the wait
 // follows HubSpot's policy window (SECONDLY, TEN_SECONDLY_ROLLING, DAILY).
-func retryAfter(h http.Header, policy string) time.Duration {
+func retryAfter(h http.Header, policy string, now time.Time) time.Duration {
 	if v := h.Get("Retry-After"); v != "" {
 		if s, err := strconv.Atoi(v); err == nil && s >= 0 {
 			return time.Duration(s) * time.Second
 		}
 		if t, err := http.ParseTime(v); err == nil {
-			if d := time.Until(t); d > 0 {
+			if d := t.Sub(now); d > 0 {
 				return d
 			}
 			return 0

@@ -57,7 +57,7 @@ func (c *Connector) Identify(ctx context.Context, tok *oauth2.Token, hc *http.Cl
 		return "", nil, fmt.Errorf("hubspot identify: %w", err)
 	}
 	if status != http.StatusOK {
-		return "", nil, fmt.Errorf("hubspot identify: %w", statusError(status, header, data))
+		return "", nil, fmt.Errorf("hubspot identify: %w", statusError(status, header, data, c.now()))
 	}
 	var info tokenInfo
 	if err := json.Unmarshal(data, &info); err != nil {
