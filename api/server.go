@@ -1,0 +1,89 @@
+// Package api is Tributary's HTTP layer on gin: the ISV API, the admin API,
+// the public endpoints (JWKS, inbound provider webhooks, OAuth callback) and
+// operations (/healthz, /readyz, /metrics). It authenticates, limits, binds
+// and renders; the work is done by domain services it reaches through small
+// interfaces declared here, next to the handlers that use them.
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/tributary/tributary/accounts"
+	"github.com/tributary/tributary/config"
+)
+
+// Accounts is what the API needs of package accounts.
+type Accounts interface {
+	Authenticate(ctx context.Context, key string) (accounts.Principal, error)
+	AccountAdmin
+}
+
+// Deps are the services the API serves. Forwarding and Sync may be nil on a
+// process without them (their routes then answer 503).
+type Deps struct {
+	Config   *config.Config
+	Logger   *slog.Logger
+	Registry *prometheus.Registry
+	// Ready reports whether the database answers.
+	Ready func(ctx context.Context) error
+
+	Accounts   Accounts
+	Forwarding Forwarding
+	Sync       Sync
+}
+
+// Server is the HTTP API.
+type Server struct {
+	deps    Deps
+	engine  *gin.Engine
+	limiter *keyLimiter
+	metrics *httpMetrics
+}
+
+// New builds the server and its routes.
+func New(d Deps) *Server {
+	gin.SetMode(gin.ReleaseMode)
+	s := &Server{deps: d, engine: gin.New(),
+		limiter: newKeyLimiter(d.Config.API.RateLimit, d.Config.API.RateBurst),
+		metrics: newHTTPMetrics(d.Registry)}
+	s.engine.HandleMethodNotAllowed = true
+	s.engine.ContextWithFallback = true
+	s.engine.Use(s.requestID, s.recover, s.logAndMeasure, s.limitBody)
+	s.engine.NoRoute(func(c *gin.Context) { fail(c, errNotFoundRoute) })
+	s.engine.NoMethod(func(c *gin.Context) { fail(c, errMethod) })
+	s.routes()
+	return s
+}
+
+// Handler returns the http.Handler to serve.
+func (s *Server) Handler() http.Handler { return s.engine }
+
+func (s *Server) routes() {
+	e := s.engine
+	e.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	e.GET("/readyz", s.readyz)
+	e.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.deps.Registry, promhttp.HandlerOpts{Registry: s.deps.Registry})))
+
+	isv := e.Group("/v1", s.authenticate(roleISV))
+	admin := e.Group("/v1/admin", s.authenticate(roleAdmin))
+	s.accountRoutes(admin)
+	s.forwardingRoutes(e, isv)
+	s.syncRoutes(e, isv, admin)
+}
+
+func (s *Server) readyz(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.deps.Ready(ctx); err != nil {
+		c.JSON(http.StatusServiceUnavailable, errorBody("unavailable", "database unreachable"))
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+}
