@@ -1,0 +1,27 @@
+# Tributary — the two commands are `make run` and `make test`.
+GO ?= go
+PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
+export TRIBUTARY_TEST_DATABASE_URL ?= $(PG_TEST_URL)
+
+.PHONY: run test bench lint build fmt
+
+## run: start the engine on the embedded SQLite default (./data) with the sandbox app
+run:
+	$(GO) run ./cmd/tributary serve
+
+## test: vet and run every test with the race detector, on SQLite and PostgreSQL
+test:
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 9m ./...
+
+## bench: print the benchmark figures (PostgreSQL from TRIBUTARY_TEST_DATABASE_URL)
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./...
+
+## lint: formatting and vet
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
+	$(GO) vet ./...
+
+build:
+	$(GO) build -o bin/tributary ./cmd/tributary

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+	"gorm.io/gorm"
+
+	"github.com/tributary/tributary/config"
+	"github.com/tributary/tributary/storage"
+)
+
+// loadConfig reads the configuration for cmd from its flags and the environment.
+func loadConfig(cmd *cobra.Command) (*config.Config, error) {
+	return config.Load(cmd.Flags(), os.Environ())
+}
+
+// newLogger builds the process logger: JSON in production, text on a terminal.
+func newLogger(c *config.Config, w io.Writer) *slog.Logger {
+	level := map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError}[c.Log.Level]
+	opts := &slog.HandlerOptions{Level: level}
+	format := c.Log.Format
+	if format == "auto" {
+		format = "json"
+		if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+			format = "text"
+		}
+	}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// openDB opens the configured database and, when migrate is set, applies
+// pending migrations.
+func openDB(ctx context.Context, c *config.Config, log *slog.Logger, migrate bool) (*gorm.DB, error) {
+	db, err := storage.Open(ctx, storage.Options{URL: c.DatabaseURL, DataDir: c.DataDir, Logger: log})
+	if err != nil {
+		if c.DatabaseURL != "" {
+			return nil, fmt.Errorf("database_url: %w", err)
+		}
+		return nil, fmt.Errorf("data_dir: %w", err)
+	}
+	if migrate {
+		applied, err := storage.Migrate(ctx, db)
+		if err != nil {
+			storage.Close(db)
+			return nil, err
+		}
+		if len(applied) > 0 {
+			log.Info("migrations applied", "versions", applied)
+		}
+	} else {
+		pending, err := storage.Pending(ctx, db)
+		if err != nil {
+			storage.Close(db)
+			return nil, err
+		}
+		if len(pending) > 0 {
+			storage.Close(db)
+			return nil, fmt.Errorf("migrate: %d migrations pending (%v); run `tributary migrate` or start with --migrate=true", len(pending), pending)
+		}
+	}
+	return db, nil
+}
