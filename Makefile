@@ -1,5 +1,7 @@
 # Tributary — the two commands are `make run` and `make test`.
 GO ?= go
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 export TRIBUTARY_TEST_DATABASE_URL ?= $(PG_TEST_URL)
 
@@ -12,7 +14,7 @@ run:
 ## test: vet and run every test with the race detector, on SQLite and PostgreSQL
 test:
 	$(GO) vet ./...
-	$(GO) test -race -count=1 -timeout 9m ./...
+	$(GO) test -race -count=1 -timeout 9m -v ./... | grep -Ev '^(=== (RUN|PAUSE|CONT|NAME))'
 
 ## bench: print the benchmark figures (PostgreSQL from TRIBUTARY_TEST_DATABASE_URL)
 bench:
