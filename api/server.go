@@ -35,6 +35,7 @@ type Deps struct {
 	Ready func(ctx context.Context) error
 
 	Accounts   Accounts
+	Apps       Apps
 	Forwarding Forwarding
 	Sync       Sync
 }

@@ -16,9 +16,22 @@ import (
 	"github.com/tributary/tributary/accounts"
 	"github.com/tributary/tributary/api"
 	"github.com/tributary/tributary/config"
+	"github.com/tributary/tributary/connectors"
+	"github.com/tributary/tributary/connectors/hubspot"
+	"github.com/tributary/tributary/connectors/salesforce"
+	"github.com/tributary/tributary/connectors/shopify"
 	"github.com/tributary/tributary/secrets"
 	"github.com/tributary/tributary/storage"
 )
+
+// newRegistry builds the connectors this deployment offers from config.apps.
+func newRegistry(c *config.Config) *connectors.Registry {
+	return connectors.NewRegistry(
+		hubspot.New(c.Apps["hubspot"].Connector()),
+		salesforce.New(c.Apps["salesforce"].Connector()),
+		shopify.New(c.Apps["shopify"].Connector()),
+	)
+}
 
 func newServe() *cobra.Command {
 	cmd := &cobra.Command{
@@ -67,6 +80,7 @@ func serve(ctx context.Context, c *config.Config, ready func(addr string)) error
 		Config: c, Logger: log, Registry: reg,
 		Ready:    func(ctx context.Context) error { return storage.Ping(ctx, db) },
 		Accounts: accounts.New(db),
+		Apps:     newRegistry(c),
 	})
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
 	errc := make(chan error, 1)

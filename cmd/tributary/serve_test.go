@@ -156,6 +156,16 @@ func TestServeOperationsAndAuth(t *testing.T) {
 			e.db.Table("accounts").Count(&n)
 			require.EqualValues(t, 1, n, "refused requests wrote nothing")
 
+			st, body = e.do(t, "GET", "/v1/apps", isvKey, nil)
+			require.Equal(t, 200, st, "%v", body)
+			var names []string
+			for _, a := range body["data"].([]any) {
+				names = append(names, a.(map[string]any)["name"].(string))
+			}
+			require.Equal(t, []string{"hubspot", "salesforce", "shopify"}, names)
+			st, body = e.do(t, "GET", "/v1/apps", e.admin, nil)
+			requireError(t, st, body, 403, "forbidden")
+
 			st, body = e.do(t, "PATCH", "/v1/admin/accounts/"+accID, e.admin, map[string]any{"defaultPollInterval": "6h", "minPollInterval": "15m"})
 			require.Equal(t, 200, st, "%v", body)
 			require.Equal(t, "6h", body["defaultPollInterval"])
