@@ -16,6 +16,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/tributary/tributary/connectors"
+	"github.com/tributary/tributary/connectors/conformance"
 	"github.com/tributary/tributary/connectors/hubspot"
 	"github.com/tributary/tributary/connectors/hubspot/fake"
 	"github.com/tributary/tributary/models"
@@ -310,7 +311,7 @@ func TestProviderErrors(t *testing.T) {
 
 	noRefresh := *c
 	noRefresh.Refresh = nil
-	noRefresh.HTTP = &http.Client{Transport: &bearer{token: "revoked"}}
+	noRefresh.HTTP = &http.Client{Transport: conformance.NewBearer("revoked")}
 	_, _, err = listAll(t, b, &noRefresh, req)
 	require.ErrorIs(t, err, connectors.ErrUnauthorized)
 

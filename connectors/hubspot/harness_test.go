@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/tributary/tributary/connectors"
+	"github.com/tributary/tributary/connectors/conformance"
 	"github.com/tributary/tributary/connectors/hubspot"
 	"github.com/tributary/tributary/connectors/hubspot/fake"
 	"github.com/tributary/tributary/models"
@@ -40,21 +40,6 @@ func setup(t *testing.T, opts ...fake.Option) *bundle {
 	return &bundle{fake: f, srv: srv, conn: c}
 }
 
-// bearer authenticates with a token that Refresh can swap.
-type bearer struct {
-	mu    sync.Mutex
-	token string
-}
-
-func (b *bearer) RoundTrip(r *http.Request) (*http.Response, error) {
-	b.mu.Lock()
-	tok := b.token
-	b.mu.Unlock()
-	r = r.Clone(r.Context())
-	r.Header.Set("Authorization", "Bearer "+tok)
-	return http.DefaultTransport.RoundTrip(r)
-}
-
 // newConn makes a fresh portal and a connection to it, identified through
 // the access-token info endpoint.
 func (b *bundle) newConn(t *testing.T) *connectors.Conn {
@@ -65,7 +50,7 @@ func (b *bundle) newConn(t *testing.T) *connectors.Conn {
 	ext, meta, err := b.conn.Identify(t.Context(), &oauth2.Token{AccessToken: tok.AccessToken}, b.srv.Client())
 	require.NoError(t, err)
 	require.Equal(t, strconv.FormatInt(portal, 10), ext)
-	rt := &bearer{token: tok.AccessToken}
+	rt := conformance.NewBearer(tok.AccessToken)
 	cfg := b.conn.OAuthConfig(b.srv.URL+"/oauth/callback", nil)
 	return &connectors.Conn{
 		ID: "con_" + ext, ExternalID: ext, Metadata: meta,
@@ -77,9 +62,7 @@ func (b *bundle) newConn(t *testing.T) *connectors.Conn {
 			if err != nil {
 				return err
 			}
-			rt.mu.Lock()
-			rt.token = nt.AccessToken
-			rt.mu.Unlock()
+			rt.Set(nt.AccessToken)
 			return nil
 		},
 	}

@@ -40,21 +40,6 @@ func (c *testClock) Advance(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-// bearer is an http.RoundTripper adding the connection's current token.
-type bearer struct {
-	mu    sync.Mutex
-	token string
-}
-
-func (b *bearer) RoundTrip(r *http.Request) (*http.Response, error) {
-	b.mu.Lock()
-	tok := b.token
-	b.mu.Unlock()
-	r = r.Clone(r.Context())
-	r.Header.Set("Authorization", "Bearer "+tok)
-	return http.DefaultTransport.RoundTrip(r)
-}
-
 // bundle is the test setup: a fake behind a real socket and a connector
 // pointed at it.
 type bundle struct {
@@ -89,7 +74,7 @@ func (b *bundle) newConn(t *testing.T) *connectors.Conn {
 	org := b.fake.NewTenant()
 	access, refresh, err := b.fake.Tokens(org)
 	require.NoError(t, err)
-	rt := &bearer{token: access}
+	rt := conformance.NewBearer(access)
 	cfg := b.conn.OAuthConfig("http://localhost/oauth/callback", nil)
 	return &connectors.Conn{
 		ID:          "con_" + org,
@@ -102,9 +87,7 @@ func (b *bundle) newConn(t *testing.T) *connectors.Conn {
 			if err != nil {
 				return err
 			}
-			rt.mu.Lock()
-			rt.token = tok.AccessToken
-			rt.mu.Unlock()
+			rt.Set(tok.AccessToken)
 			return nil
 		},
 	}
