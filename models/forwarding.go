@@ -1,4 +1,151 @@
 package models
 
+import (
+	"encoding/json"
+	"time"
+)
+
+// Delivery states. A delivery is pending until its first attempt, failed
+// while it waits for a retry, and ends succeeded or dead (dead-lettered).
+const (
+	DeliveryPending   = "pending"
+	DeliveryFailed    = "failed"
+	DeliverySucceeded = "succeeded"
+	DeliveryDead      = "dead"
+)
+
+// Signing schemes of a subscription.
+const (
+	SchemeRSA      = "rsa"
+	SchemeStandard = "standard"
+	SchemeHMAC     = "hmac"
+)
+
+// Envelope is a forwarded event as receivers get it (DESIGN.md §3). Producers
+// (sync, the test endpoint) fill it and hand it to forwarding's Publish, which
+// assigns ID and EventTimestamp when empty and stores the exact bytes sent.
+type Envelope struct {
+	ID             string                     `json:"id"`
+	Topic          string                     `json:"topic"`
+	UpdateType     string                     `json:"updateType"`
+	ConnectionID   string                     `json:"connectionId,omitempty"`
+	UserID         string                     `json:"userId,omitempty"`
+	UserName       string                     `json:"userName,omitempty"`
+	Category       string                     `json:"category"`
+	Name           string                     `json:"name,omitempty"`
+	Source         string                     `json:"source,omitempty"`
+	EventTimestamp time.Time                  `json:"eventTimestamp"`
+	ChangedFields  []string                   `json:"changedFields,omitempty"`
+	Previous       map[string]json.RawMessage `json:"previous,omitempty"`
+	DataPayload    json.RawMessage            `json:"dataPayload"`
+}
+
+// Event sources.
+const (
+	SourceWebhook = "webhook"
+	SourcePoll    = "poll"
+	SourceSystem  = "system"
+	SourceTest    = "test"
+)
+
+// Subscription is an ISV's webhook endpoint ("webhook" in the API).
+type Subscription struct {
+	ID        string `gorm:"primaryKey;size:40"`
+	AccountID string `gorm:"size:40;not null;index"`
+	Address   string `gorm:"size:2048;not null"`
+	// Topics is the JSON array of topic patterns.
+	Topics string `gorm:"not null"`
+	Active bool   `gorm:"not null"`
+	// DisabledReason is set when the engine disabled the subscription (410,
+	// endpoint failing too long); its events are then kept as dead deliveries
+	// so they can be replayed once it is fixed.
+	DisabledReason string `gorm:"size:500"`
+	DisabledAt     *time.Time
+	Scheme         string `gorm:"size:16;not null"`
+	// SecretEnc is the standard/hmac secret, sealed with the master key.
+	SecretEnc         []byte
+	MaxRetries        int     `gorm:"not null"`
+	BackoffMultiplier float64 `gorm:"not null"`
+	// Schedule is a JSON array of durations ("1m"); empty = derived.
+	Schedule       string `gorm:"not null;default:''"`
+	TimeoutSeconds int    `gorm:"not null"`
+	// Endpoint health, shared by every dispatcher process.
+	ConsecutiveFailures int `gorm:"not null;default:0"`
+	FailingSince        *time.Time
+	CircuitOpenUntil    *time.Time
+	CreatedAt           time.Time
+	UpdatedAt           time.Time
+}
+
+// Event is one immutable change. Body holds the exact JSON sent to receivers;
+// Seq orders an account's events for the pull API (gap-free, commit order).
+type Event struct {
+	ID           string    `gorm:"primaryKey;size:40"`
+	AccountID    string    `gorm:"size:40;not null;uniqueIndex:idx_events_account_seq,priority:1"`
+	Seq          int64     `gorm:"not null;uniqueIndex:idx_events_account_seq,priority:2"`
+	Topic        string    `gorm:"size:64;not null"`
+	UpdateType   string    `gorm:"size:16;not null"`
+	ConnectionID string    `gorm:"size:40;index"`
+	Body         []byte    `gorm:"not null"`
+	CreatedAt    time.Time `gorm:"not null"`
+}
+
+// EventCounter hands out an account's event sequence numbers. Incrementing it
+// inside the publishing transaction makes Seq follow commit order.
+type EventCounter struct {
+	AccountID string `gorm:"primaryKey;size:40"`
+	Seq       int64  `gorm:"not null"`
+}
+
+// Delivery is one event to one subscription. NextAttemptAt doubles as the
+// lease: a claim pushes it past the HTTP timeout, so an abandoned claim
+// becomes due again by itself; LeaseToken fences a late finisher.
+type Delivery struct {
+	ID             string    `gorm:"primaryKey;size:40"`
+	AccountID      string    `gorm:"size:40;not null;index"`
+	EventID        string    `gorm:"size:40;not null;index"`
+	SubscriptionID string    `gorm:"size:40;not null;index:idx_deliveries_sub_status,priority:1"`
+	Status         string    `gorm:"size:16;not null;index:idx_deliveries_sub_status,priority:2;index:idx_deliveries_due,priority:1"`
+	NextAttemptAt  time.Time `gorm:"not null;index:idx_deliveries_due,priority:2"`
+	LeaseToken     string    `gorm:"size:40;not null;default:''"`
+	// Attempts counts every attempt; Retries those of the current cycle (a
+	// replay starts a new cycle).
+	Attempts       int    `gorm:"not null;default:0"`
+	Retries        int    `gorm:"not null;default:0"`
+	LastStatusCode int    `gorm:"not null;default:0"`
+	LastError      string `gorm:"size:1000"`
+	LastAttemptAt  *time.Time
+	CreatedAt      time.Time `gorm:"not null"`
+	UpdatedAt      time.Time
+}
+
+// Attempt is the log of one HTTP attempt of a delivery.
+type Attempt struct {
+	ID             string    `gorm:"primaryKey;size:40"`
+	DeliveryID     string    `gorm:"size:40;not null;index"`
+	SubscriptionID string    `gorm:"size:40;not null;index"`
+	AccountID      string    `gorm:"size:40;not null"`
+	Number         int       `gorm:"not null"`
+	AttemptedAt    time.Time `gorm:"not null"`
+	StatusCode     int       `gorm:"not null;default:0"`
+	ResponseTimeMs int64     `gorm:"not null;default:0"`
+	ResponseBody   string    `gorm:"size:8192"`
+	Error          string    `gorm:"size:1000"`
+}
+
+// SigningKey is an account's RSA key. The newest key without RetiredAt signs;
+// retired keys stay published in the JWKS.
+type SigningKey struct {
+	ID        string `gorm:"primaryKey;size:40"` // the kid
+	AccountID string `gorm:"size:40;not null;index"`
+	// PrivateKeyEnc is the PKCS#8 DER private key sealed with the master key.
+	PrivateKeyEnc []byte `gorm:"not null"`
+	PublicKeyPEM  string `gorm:"not null"`
+	CreatedAt     time.Time
+	RetiredAt     *time.Time
+}
+
 // forwardingTables lists the tables owned by package forwarding.
-func forwardingTables() []any { return []any{} }
+func forwardingTables() []any {
+	return []any{&Subscription{}, &Event{}, &EventCounter{}, &Delivery{}, &Attempt{}, &SigningKey{}}
+}

@@ -15,6 +15,9 @@ type Migration struct {
 func Migrations() []Migration {
 	return []Migration{
 		{Version: 1, Name: "initial schema", Up: func(tx *gorm.DB) error {
+			return tx.AutoMigrate(&Account{}, &APIKey{}, &Snapshot{})
+		}},
+		{Version: 2, Name: "forwarding and capture tables", Up: func(tx *gorm.DB) error {
 			return tx.AutoMigrate(allTables()...)
 		}},
 	}

@@ -22,5 +22,119 @@ type Snapshot struct {
 	UpdatedAt      time.Time
 }
 
+// Connection states.
+const (
+	ConnectionActive      = "active"
+	ConnectionSyncing     = "syncing"
+	ConnectionNeedsReauth = "needs_reauth"
+	ConnectionError       = "error"
+)
+
+// Connection is one end user's authorized link to one app.
+type Connection struct {
+	ID        string `gorm:"primaryKey;size:40"`
+	AccountID string `gorm:"size:40;not null;index:idx_connections_account_user,priority:1"`
+	App       string `gorm:"size:40;not null;index:idx_connections_app_external,priority:1"`
+	UserID    string `gorm:"size:255;not null;index:idx_connections_account_user,priority:2"`
+	UserName  string `gorm:"size:255"`
+	Status    string `gorm:"size:20;not null"`
+	// ExternalID is the provider-side account (portalId, shop domain) that
+	// routes inbound webhooks to this connection.
+	ExternalID string `gorm:"size:255;index:idx_connections_app_external,priority:2"`
+	// CredentialsEnc is the JSON credentials map (OAuth token included),
+	// sealed with the master key (AAD: the connection id).
+	CredentialsEnc []byte
+	// Metadata is a JSON object of provider facts (instance_url, hook ids).
+	Metadata string `gorm:"not null;default:'{}'"`
+	// PollInterval overrides the account default (0 = none).
+	PollInterval time.Duration `gorm:"not null;default:0"`
+	// NextSyncAt is when the scheduler polls next; a claim pushes it forward
+	// (the lease), so a crashed poll is retried after the lease expires.
+	NextSyncAt time.Time `gorm:"not null;index"`
+	LeaseToken string    `gorm:"size:40;not null;default:''"`
+	LastSyncAt *time.Time
+	LastError  string `gorm:"size:1000"`
+	// Cursors is a JSON object: unified object → connector cursor.
+	Cursors string `gorm:"not null;default:'{}'"`
+	// InitialSyncDone turns off the silent first sync.
+	InitialSyncDone bool `gorm:"not null;default:false"`
+	// EmitBackfill asks for the first sync's records to be emitted as created.
+	EmitBackfill bool  `gorm:"not null;default:false"`
+	Generation   int64 `gorm:"not null;default:0"`
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// ConnectSession is a pending OAuth2 connect flow.
+type ConnectSession struct {
+	ID          string `gorm:"primaryKey;size:40"`
+	AccountID   string `gorm:"size:40;not null;index"`
+	App         string `gorm:"size:40;not null"`
+	UserID      string `gorm:"size:255;not null"`
+	UserName    string `gorm:"size:255"`
+	RedirectURL string `gorm:"size:2048;not null"`
+	// State is the OAuth2 state parameter (random, unique).
+	State string `gorm:"size:64;not null;uniqueIndex"`
+	// VerifierEnc is the PKCE code verifier, sealed with the master key.
+	VerifierEnc []byte `gorm:"not null"`
+	// Params are extra connect parameters as a JSON object (Shopify shop).
+	Params       string    `gorm:"not null;default:'{}'"`
+	ExpiresAt    time.Time `gorm:"not null"`
+	UsedAt       *time.Time
+	ConnectionID string `gorm:"size:40"`
+	CreatedAt    time.Time
+}
+
+// InboxItem is one native webhook request, stored raw after its signature was
+// verified and before it is processed. (App, DedupKey) is unique so a
+// provider's repeated delivery is stored once.
+type InboxItem struct {
+	ID            string     `gorm:"primaryKey;size:40"`
+	App           string     `gorm:"size:40;not null;uniqueIndex:idx_inbox_dedup,priority:1"`
+	DedupKey      string     `gorm:"size:255;not null;uniqueIndex:idx_inbox_dedup,priority:2"`
+	Method        string     `gorm:"size:10;not null"`
+	URL           string     `gorm:"size:2048;not null"`
+	Header        string     `gorm:"not null"` // JSON http.Header
+	Body          []byte     `gorm:"not null"`
+	ReceivedAt    time.Time  `gorm:"not null"`
+	ProcessedAt   *time.Time `gorm:"index"`
+	NextAttemptAt time.Time  `gorm:"not null;index"`
+	LeaseToken    string     `gorm:"size:40;not null;default:''"`
+	Attempts      int        `gorm:"not null;default:0"`
+	LastError     string     `gorm:"size:1000"`
+}
+
+// SyncRun records one poll of one connection.
+type SyncRun struct {
+	ID           string    `gorm:"primaryKey;size:40"`
+	AccountID    string    `gorm:"size:40;not null"`
+	ConnectionID string    `gorm:"size:40;not null;index"`
+	StartedAt    time.Time `gorm:"not null"`
+	FinishedAt   *time.Time
+	Status       string `gorm:"size:20;not null"` // running, completed, failed, deferred
+	Initial      bool   `gorm:"not null;default:false"`
+	Created      int    `gorm:"not null;default:0"`
+	Updated      int    `gorm:"not null;default:0"`
+	Deleted      int    `gorm:"not null;default:0"`
+	Scanned      int    `gorm:"not null;default:0"`
+	Error        string `gorm:"size:1000"`
+}
+
+// SandboxRecord is one record of the built-in sandbox app, in the app's own
+// (non-unified) shape.
+type SandboxRecord struct {
+	ConnectionID string `gorm:"primaryKey;size:40"`
+	Object       string `gorm:"primaryKey;size:40"`
+	RemoteID     string `gorm:"primaryKey;size:40"`
+	Data         string `gorm:"not null"` // JSON object
+	Deleted      bool   `gorm:"not null;default:false"`
+	// Version increases with every change; ModifiedAt is the app's modstamp.
+	Version    int64     `gorm:"not null"`
+	ModifiedAt time.Time `gorm:"not null;index"`
+	CreatedAt  time.Time `gorm:"not null"`
+}
+
 // syncTables lists the tables owned by the sync packages.
-func syncTables() []any { return []any{&Snapshot{}} }
+func syncTables() []any {
+	return []any{&Snapshot{}, &Connection{}, &ConnectSession{}, &InboxItem{}, &SyncRun{}, &SandboxRecord{}}
+}
