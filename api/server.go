@@ -25,8 +25,8 @@ type Accounts interface {
 	AccountAdmin
 }
 
-// Deps are the services the API serves. Forwarding and Sync may be nil on a
-// process without them (their routes then answer 503).
+// Deps are the services the API serves. Any service may be nil on a process
+// without it (its routes then answer 503).
 type Deps struct {
 	Config   *config.Config
 	Logger   *slog.Logger
@@ -34,10 +34,12 @@ type Deps struct {
 	// Ready reports whether the database answers.
 	Ready func(ctx context.Context) error
 
-	Accounts   Accounts
-	Apps       Apps
-	Forwarding Forwarding
-	Sync       Sync
+	Accounts    Accounts
+	Apps        Apps
+	Forwarding  Forwarding
+	Connections Connections
+	Sandbox     Sandbox
+	Inbound     Inbound
 }
 
 // Server is the HTTP API.

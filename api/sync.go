@@ -13,12 +13,11 @@ type Apps interface {
 	List() []connectors.Info
 }
 
-// Sync is what the connections, connect-sessions, sandbox, inbound and OAuth
-// callback routes need of the sync packages (not wired yet).
-type Sync interface{}
-
 func (s *Server) syncRoutes(public *gin.Engine, isv, admin *gin.RouterGroup) {
 	isv.GET("/apps", s.listApps)
+	s.connectionRoutes(public, isv, admin)
+	s.sandboxRoutes(isv)
+	s.inboundRoutes(public)
 }
 
 func (s *Server) listApps(c *gin.Context) {
@@ -27,4 +26,9 @@ func (s *Server) listApps(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, listBody(s.deps.Apps.List(), ""))
+}
+
+// unavailable answers 503 for routes whose service this process lacks.
+func unavailable(c *gin.Context, what string) {
+	c.AbortWithStatusJSON(http.StatusServiceUnavailable, errorBody("unavailable", what+" is not enabled on this process"))
 }
