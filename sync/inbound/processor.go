@@ -1,0 +1,452 @@
+package inbound
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/tributary/tributary/connectors"
+	"github.com/tributary/tributary/models"
+	"github.com/tributary/tributary/storage"
+	"github.com/tributary/tributary/sync/reconcile"
+)
+
+// Opener is what processing needs of sync/connections: an authenticated
+// Conn for a connection (to batch-read thin notices), and marking a
+// connection whose credentials the provider rejects.
+type Opener interface {
+	Open(ctx context.Context, c *models.Connection) (*connectors.Conn, error)
+	MarkNeedsReauth(ctx context.Context, connectionID, reason string) error
+}
+
+// Publisher is forwarding's single entry point.
+type Publisher interface {
+	// Publish stores the events and queues one delivery per matching subscription, inside tx.
+	Publish(ctx context.Context, tx *gorm.DB, accountID string, events ...*models.Envelope) error
+}
+
+// Defaults of a Processor.
+const (
+	DefaultBatch       = 50
+	DefaultLease       = 2 * time.Minute
+	DefaultMaxAttempts = 10
+	// backoffBase is the first retry delay; each retry doubles it up to backoffCap.
+	backoffBase = 30 * time.Second
+	backoffCap  = time.Hour
+)
+
+// Processor processes stored inbox items asynchronously. Any number of
+// processors (replicas) may run: a claim leases items (NextAttemptAt pushed
+// by Lease, a fresh LeaseToken) and the finishing transaction is fenced by
+// that token, so an abandoned claim is retried after the lease and a late
+// finisher changes nothing.
+type Processor struct {
+	DB         *gorm.DB
+	Apps       Apps
+	Opener     Opener
+	Publisher  Publisher
+	Reconciler *reconcile.Reconciler
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Batch is how many due items one claim takes (default 50).
+	Batch int
+	// Lease is how long a claim holds its items (default 2 minutes); it must
+	// exceed the time to fetch and commit one batch.
+	Lease time.Duration
+	// MaxAttempts bounds retries of a failing item (default 10); it is then
+	// marked processed with its last error (given up).
+	MaxAttempts int
+	// Logger; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+func (p *Processor) now() time.Time {
+	if p.Now != nil {
+		return p.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (p *Processor) log() *slog.Logger { return cmp.Or(p.Logger, slog.Default()) }
+
+func (p *Processor) reconciler() *reconcile.Reconciler {
+	if p.Reconciler != nil {
+		return p.Reconciler
+	}
+	return &reconcile.Reconciler{Now: p.Now}
+}
+
+// Run processes due items every interval until ctx ends. Each tick drains
+// what is due, batch by batch. Tests call ProcessDue directly.
+func (p *Processor) Run(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		for ctx.Err() == nil {
+			n, err := p.ProcessDue(ctx)
+			if err != nil && ctx.Err() == nil {
+				p.log().ErrorContext(ctx, "inbound processing", "err", err)
+			}
+			if err != nil || n < cmp.Or(p.Batch, DefaultBatch) {
+				break
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// ProcessDue claims the due unprocessed items (oldest received first) and
+// processes each. n is the number claimed. An item's failure is recorded on
+// the item (retry or give up), not returned; err reports a claim that failed
+// or a failure that could not be recorded.
+func (p *Processor) ProcessDue(ctx context.Context) (n int, err error) {
+	if p.DB == nil || p.Publisher == nil {
+		return 0, errors.New("inbound processor: DB and Publisher are required")
+	}
+	items, err := p.claim(ctx)
+	if err != nil {
+		return 0, err
+	}
+	var errs []error
+	for i := range items {
+		if ctx.Err() != nil {
+			// Unfinished claims become due again when their lease ends.
+			return len(items), errors.Join(append(errs, ctx.Err())...)
+		}
+		if err := p.process(ctx, &items[i]); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return len(items), errors.Join(errs...)
+}
+
+// claim leases up to Batch due items: FOR UPDATE SKIP LOCKED on PostgreSQL
+// so replicas take disjoint items, then NextAttemptAt = now + Lease and a
+// fresh LeaseToken.
+func (p *Processor) claim(ctx context.Context) ([]models.InboxItem, error) {
+	now := p.now()
+	token := models.NewID("lease")
+	var items []models.InboxItem
+	err := p.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		q := tx.Where("processed_at IS NULL AND next_attempt_at <= ?", now).
+			Order("received_at, id").Limit(cmp.Or(p.Batch, DefaultBatch))
+		if err := storage.SkipLocked(q).Find(&items).Error; err != nil {
+			return err
+		}
+		if len(items) == 0 {
+			return nil
+		}
+		ids := make([]string, len(items))
+		for i := range items {
+			ids[i] = items[i].ID
+		}
+		return tx.Model(&models.InboxItem{}).Where("id IN ?", ids).Updates(map[string]any{
+			"next_attempt_at": now.Add(cmp.Or(p.Lease, DefaultLease)),
+			"lease_token":     token,
+		}).Error
+	})
+	if err != nil {
+		return nil, fmt.Errorf("inbound: claim: %w", err)
+	}
+	for i := range items {
+		items[i].LeaseToken = token
+	}
+	return items, nil
+}
+
+// target is one connection a delivery's notices route to, with the records
+// to reconcile for it in occurred order.
+type target struct {
+	conn    models.Connection
+	notices []connectors.Notice
+	recs    []models.Record
+}
+
+// process handles one claimed item and records its outcome.
+func (p *Processor) process(ctx context.Context, item *models.InboxItem) error {
+	info, targets, err := p.prepare(ctx, item)
+	if err == nil {
+		err = p.commit(ctx, item, info, targets)
+	}
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, errLeaseLost):
+		p.log().WarnContext(ctx, "inbound item lease lost; another processor owns it", "inbox", item.ID)
+		return nil
+	case ctx.Err() != nil:
+		return nil // shutting down: the lease expires and the item is retried
+	}
+	return p.fail(ctx, item, err)
+}
+
+// prepare parses the item, routes its notices to connections and turns them
+// into records, fetching thin notices with the provider's batch read.
+func (p *Processor) prepare(ctx context.Context, item *models.InboxItem) (connectors.Info, []*target, error) {
+	c, wr, err := webhookApp(p.Apps, item.App)
+	if err != nil {
+		return connectors.Info{}, nil, permanent(err)
+	}
+	info := c.Info()
+	req := &connectors.InboundRequest{Method: item.Method, URL: item.URL, Header: http.Header{}, Body: item.Body, ReceivedAt: item.ReceivedAt}
+	if err := json.Unmarshal([]byte(item.Header), &req.Header); err != nil {
+		return info, nil, permanent(fmt.Errorf("stored header: %w", err))
+	}
+	notices, err := wr.ParseWebhook(req)
+	if err != nil {
+		return info, nil, permanent(fmt.Errorf("parse: %w", err))
+	}
+	slices.SortStableFunc(notices, func(a, b connectors.Notice) int { return a.OccurredAt.Compare(b.OccurredAt) })
+
+	var ext []string
+	for _, n := range notices {
+		ext = append(ext, n.ExternalID)
+	}
+	slices.Sort(ext)
+	ext = slices.Compact(ext)
+	var conns []models.Connection
+	if len(ext) > 0 {
+		if err := p.DB.WithContext(ctx).Where("app = ? AND external_id IN ?", item.App, ext).Order("id").Find(&conns).Error; err != nil {
+			return info, nil, fmt.Errorf("route: %w", err)
+		}
+	}
+	byExt := map[string][]*target{}
+	var targets []*target
+	for _, conn := range conns {
+		t := &target{conn: conn}
+		byExt[conn.ExternalID] = append(byExt[conn.ExternalID], t)
+		targets = append(targets, t)
+	}
+	for _, n := range notices {
+		ts := byExt[n.ExternalID]
+		if len(ts) == 0 {
+			p.log().InfoContext(ctx, "inbound notice for no connection; skipped", "inbox", item.ID, "app", item.App,
+				"externalId", n.ExternalID, "object", n.Object, "remoteId", n.RemoteID)
+			continue
+		}
+		for _, t := range ts {
+			t.notices = append(t.notices, n)
+		}
+	}
+	for _, t := range targets {
+		t.recs, err = p.records(ctx, c, item, t)
+		if err != nil {
+			return info, nil, fmt.Errorf("connection %s: %w", t.conn.ID, err)
+		}
+	}
+	return info, targets, nil
+}
+
+type recKey struct{ object, remoteID string }
+
+// records turns a connection's notices into records in occurred order. Full
+// notices carry their record; deletes become tombstones versioned by their
+// occurred time; thin notices are read with one batch read per object, and
+// the current record is placed at the last thin notice of its id. A thin
+// notice whose record the provider no longer returns is skipped (its
+// deletion arrives as its own notice, or the next poll sees it).
+func (p *Processor) records(ctx context.Context, c connectors.Connector, item *models.InboxItem, t *target) ([]models.Record, error) {
+	lastThin := map[recKey]int{}
+	want := map[string][]string{}
+	for i, n := range t.notices {
+		if n.Record != nil || n.Deleted {
+			continue
+		}
+		k := recKey{n.Object, n.RemoteID}
+		if _, seen := lastThin[k]; !seen {
+			want[n.Object] = append(want[n.Object], n.RemoteID)
+		}
+		lastThin[k] = i
+	}
+	fetched := map[recKey]models.Record{}
+	if len(want) > 0 {
+		f, ok := c.(connectors.Fetcher)
+		if !ok {
+			return nil, permanent(fmt.Errorf("app %s sent thin notices but cannot fetch records", item.App))
+		}
+		if p.Opener == nil {
+			return nil, errors.New("no Opener to fetch thin notices")
+		}
+		conn, err := p.Opener.Open(ctx, &t.conn)
+		if err != nil {
+			return nil, fmt.Errorf("open: %w", err)
+		}
+		objects := make([]string, 0, len(want))
+		for o := range want {
+			objects = append(objects, o)
+		}
+		slices.Sort(objects)
+		for _, object := range objects {
+			recs, err := f.FetchRecords(ctx, conn, object, want[object])
+			if errors.Is(err, connectors.ErrUnsupportedObject) {
+				p.log().WarnContext(ctx, "inbound notices of an unsupported object; skipped", "inbox", item.ID, "object", object)
+				continue
+			}
+			if errors.Is(err, connectors.ErrUnauthorized) {
+				if merr := p.Opener.MarkNeedsReauth(ctx, t.conn.ID, err.Error()); merr != nil {
+					p.log().ErrorContext(ctx, "mark needs_reauth", "connection", t.conn.ID, "err", merr)
+				}
+			}
+			if err != nil {
+				return nil, fmt.Errorf("fetch %s: %w", object, err)
+			}
+			for _, r := range recs {
+				r.Object = cmp.Or(r.Object, object)
+				fetched[recKey{r.Object, r.RemoteID}] = r
+			}
+		}
+	}
+	out := make([]models.Record, 0, len(t.notices))
+	for i, n := range t.notices {
+		switch {
+		case n.Record != nil:
+			r := *n.Record
+			r.Object = cmp.Or(r.Object, n.Object)
+			r.RemoteID = cmp.Or(r.RemoteID, n.RemoteID)
+			out = append(out, r)
+		case n.Deleted:
+			out = append(out, models.Record{Object: n.Object, RemoteID: n.RemoteID, Deleted: true, RemoteUpdatedAt: n.OccurredAt})
+		default:
+			k := recKey{n.Object, n.RemoteID}
+			if lastThin[k] != i {
+				continue
+			}
+			r, ok := fetched[k]
+			if !ok {
+				p.log().InfoContext(ctx, "inbound notice's record not found at the provider; skipped", "inbox", item.ID,
+					"connection", t.conn.ID, "object", n.Object, "remoteId", n.RemoteID)
+				continue
+			}
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// errLeaseLost: another processor re-claimed the item after our lease ended.
+var errLeaseLost = errors.New("inbound: lease lost")
+
+// commit reconciles every target's records, publishes their changes and marks
+// the item processed, in one transaction fenced by the item's lease token.
+func (p *Processor) commit(ctx context.Context, item *models.InboxItem, info connectors.Info, targets []*target) error {
+	now := p.now()
+	return p.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		// The fence goes first: on PostgreSQL it also locks the item.
+		res := tx.Model(&models.InboxItem{}).
+			Where("id = ? AND lease_token = ? AND processed_at IS NULL", item.ID, item.LeaseToken).
+			Updates(map[string]any{"processed_at": now, "attempts": item.Attempts + 1, "last_error": ""})
+		if res.Error != nil {
+			return fmt.Errorf("mark processed: %w", res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return errLeaseLost
+		}
+		for _, t := range targets {
+			if len(t.recs) == 0 {
+				continue
+			}
+			var conn models.Connection
+			err := tx.Where("id = ?", t.conn.ID).Take(&conn).Error
+			if errors.Is(err, gorm.ErrRecordNotFound) {
+				continue // deleted meanwhile: nothing to do
+			}
+			if err != nil {
+				return fmt.Errorf("connection %s: %w", t.conn.ID, err)
+			}
+			changes, err := p.reconciler().ApplyPage(tx, conn.ID, t.recs, conn.Generation)
+			if err != nil {
+				return fmt.Errorf("connection %s: %w", conn.ID, err)
+			}
+			if len(changes) == 0 {
+				continue
+			}
+			envs := make([]*models.Envelope, 0, len(changes))
+			for _, ch := range changes {
+				envs = append(envs, envelope(&conn, info, ch))
+			}
+			if err := p.Publisher.Publish(ctx, tx, conn.AccountID, envs...); err != nil {
+				return fmt.Errorf("connection %s: publish: %w", conn.ID, err)
+			}
+		}
+		return nil
+	})
+}
+
+// envelope is the event of one webhook-captured change.
+func envelope(conn *models.Connection, info connectors.Info, ch reconcile.Change) *models.Envelope {
+	topic := models.TopicFor(ch.Object)
+	return &models.Envelope{
+		Topic:         topic,
+		UpdateType:    ch.Kind,
+		ConnectionID:  conn.ID,
+		UserID:        conn.UserID,
+		UserName:      conn.UserName,
+		Category:      models.CategoryOf(topic),
+		Name:          info.DisplayName,
+		Source:        models.SourceWebhook,
+		ChangedFields: ch.ChangedFields,
+		Previous:      ch.Previous,
+		DataPayload:   ch.Payload,
+	}
+}
+
+// permanentError is a failure retrying cannot fix (unknown app, body that
+// does not parse): the item is given up at once.
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
+
+func permanent(err error) error { return &permanentError{err} }
+
+// Backoff is the delay before retry number attempt (1-based): 30s doubling
+// per attempt, capped at one hour.
+func Backoff(attempt int) time.Duration {
+	d := backoffBase
+	for i := 1; i < attempt && d < backoffCap; i++ {
+		d *= 2
+	}
+	return min(d, backoffCap)
+}
+
+// fail records a failed attempt: retry after the backoff (or the provider's
+// Retry-After, when longer), or give up after MaxAttempts or at once for a
+// permanent failure. It is fenced by the lease token like commit.
+func (p *Processor) fail(ctx context.Context, item *models.InboxItem, cause error) error {
+	now := p.now()
+	attempts := item.Attempts + 1
+	updates := map[string]any{"attempts": attempts, "last_error": truncate(cause.Error(), 1000), "lease_token": ""}
+	var perm *permanentError
+	if errors.As(cause, &perm) || attempts >= cmp.Or(p.MaxAttempts, DefaultMaxAttempts) {
+		updates["processed_at"] = now
+		p.log().ErrorContext(ctx, "inbound item given up", "inbox", item.ID, "app", item.App, "attempts", attempts, "err", cause)
+	} else {
+		delay := Backoff(attempts)
+		var rl *connectors.RateLimitedError
+		if errors.As(cause, &rl) && rl.RetryAfter > delay {
+			delay = rl.RetryAfter
+		}
+		updates["next_attempt_at"] = now.Add(delay)
+		p.log().WarnContext(ctx, "inbound item failed; will retry", "inbox", item.ID, "app", item.App,
+			"attempts", attempts, "retryIn", delay, "err", cause)
+	}
+	err := p.DB.WithContext(ctx).Model(&models.InboxItem{}).
+		Where("id = ? AND lease_token = ? AND processed_at IS NULL", item.ID, item.LeaseToken).
+		Updates(updates).Error
+	if err != nil {
+		return fmt.Errorf("inbound %s: record failure: %w", item.ID, err)
+	}
+	return nil
+}
