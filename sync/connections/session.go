@@ -1,0 +1,230 @@
+package connections
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"golang.org/x/oauth2"
+	"gorm.io/gorm"
+
+	"github.com/tributary/tributary/connectors"
+	"github.com/tributary/tributary/models"
+)
+
+// SessionInput starts an OAuth2 connect flow.
+type SessionInput struct {
+	App      string
+	UserID   string
+	UserName string
+	// RedirectURL is where the end user lands after the callback, with
+	// ?connectionId=con_… or ?error=….
+	RedirectURL string
+	// Params are app-specific connect parameters (Shopify: "shop").
+	Params map[string]string
+}
+
+// Session is a started connect flow: send the end user to URL before ExpiresAt.
+type Session struct {
+	ID        string    `json:"id"`
+	URL       string    `json:"url"`
+	ExpiresAt time.Time `json:"expiresAt"`
+}
+
+// CreateSession starts an OAuth2 authorization-code flow with PKCE (S256)
+// and a random state; the session expires after SessionLifetime.
+func (s *Service) CreateSession(ctx context.Context, accountID string, in SessionInput) (Session, error) {
+	app, err := s.appOf(in.App)
+	if err != nil {
+		return Session{}, err
+	}
+	oapp, ok := app.(connectors.OAuthApp)
+	if !ok {
+		return Session{}, models.FieldError("app", "app %q does not connect through OAuth2: create the connection with credentials (POST /v1/connections)", in.App)
+	}
+	if err := checkUser(in.UserID, in.UserName); err != nil {
+		return Session{}, err
+	}
+	if u, err := url.Parse(in.RedirectURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return Session{}, models.FieldError("redirectUrl", "redirectUrl must be an absolute http(s) URL")
+	}
+	if len(in.RedirectURL) > 2048 {
+		return Session{}, models.FieldError("redirectUrl", "redirectUrl is longer than 2048 characters")
+	}
+	if s.external == "" {
+		return Session{}, models.Errorf(models.ErrCodeUnavailable, "this deployment has no public URL for the OAuth2 callback")
+	}
+	conf := oapp.OAuthConfig(s.CallbackURL(), in.Params)
+	if conf.ClientID == "" {
+		return Session{}, models.Errorf(models.ErrCodeUnavailable, "app %q has no OAuth2 client configured on this deployment", in.App)
+	}
+	state, err := randomState()
+	if err != nil {
+		return Session{}, err
+	}
+	params, err := json.Marshal(nonNil(in.Params))
+	if err != nil {
+		return Session{}, fmt.Errorf("marshal connect params: %w", err)
+	}
+	now := s.clock()
+	verifier := oauth2.GenerateVerifier()
+	cs := &models.ConnectSession{
+		ID: models.NewID(models.PrefixConnect), AccountID: accountID, App: in.App, UserID: in.UserID,
+		UserName: in.UserName, RedirectURL: in.RedirectURL, State: state, Params: string(params),
+		ExpiresAt: now.Add(SessionLifetime), CreatedAt: now,
+	}
+	cs.VerifierEnc = s.box.SealString(verifier, cs.ID)
+	if err := s.db.WithContext(ctx).Create(cs).Error; err != nil {
+		return Session{}, fmt.Errorf("create connect session: %w", err)
+	}
+	return Session{
+		ID:        cs.ID,
+		URL:       conf.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier)),
+		ExpiresAt: cs.ExpiresAt,
+	}, nil
+}
+
+func randomState() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("random state: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+func nonNil(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return m
+}
+
+// errSession is the answer for a state that names no usable session.
+var errSession = models.Errorf(models.ErrCodeInvalid, "unknown, expired or already used connect session: start again with POST /v1/connect-sessions")
+
+// Callback completes a connect flow at /oauth/callback. The session named by
+// state is consumed exactly once; then the code is exchanged (with the PKCE
+// verifier), the provider account identified and the connection created
+// like Create does. It returns where to send the end user: the session's
+// redirect URL with ?connectionId=con_…, or with ?error=… when the provider
+// or the exchange failed. An unknown, expired or used state is an
+// invalid_request error (there is nowhere safe to redirect).
+func (s *Service) Callback(ctx context.Context, state, code, providerError string) (string, error) {
+	if state == "" {
+		return "", errSession
+	}
+	var cs models.ConnectSession
+	err := s.db.WithContext(ctx).Where("state = ?", state).Take(&cs).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return "", errSession
+	}
+	if err != nil {
+		return "", fmt.Errorf("load connect session: %w", err)
+	}
+	now := s.clock()
+	// Consume the session: of two callbacks with the same state, one wins.
+	res := s.db.WithContext(ctx).Model(&models.ConnectSession{}).
+		Where("id = ? AND used_at IS NULL AND expires_at > ?", cs.ID, now).Update("used_at", now)
+	if res.Error != nil {
+		return "", fmt.Errorf("consume connect session: %w", res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return "", errSession
+	}
+	if providerError != "" {
+		return redirectWith(cs.RedirectURL, "error", providerError), nil
+	}
+	connID, err := s.complete(ctx, &cs, code)
+	if err != nil {
+		var coded *models.Error
+		if !errors.As(err, &coded) {
+			return "", err
+		}
+		s.log.WarnContext(ctx, "connect session failed", "session", cs.ID, "app", cs.App, "err", err)
+		return redirectWith(cs.RedirectURL, "error", "connect_failed"), nil
+	}
+	return redirectWith(cs.RedirectURL, "connectionId", connID), nil
+}
+
+// complete exchanges the code and creates the connection. Failures the end
+// user or the provider caused are *models.Error.
+func (s *Service) complete(ctx context.Context, cs *models.ConnectSession, code string) (string, error) {
+	if code == "" {
+		return "", models.Errorf(models.ErrCodeInvalid, "callback without code")
+	}
+	app, err := s.appOf(cs.App)
+	if err != nil {
+		return "", err
+	}
+	oapp, ok := app.(connectors.OAuthApp)
+	if !ok {
+		return "", models.Errorf(models.ErrCodeInvalid, "app %q no longer connects through OAuth2", cs.App)
+	}
+	params := map[string]string{}
+	if err := json.Unmarshal([]byte(cs.Params), &params); err != nil {
+		return "", fmt.Errorf("connect session params: %w", err)
+	}
+	verifier, err := s.box.OpenString(cs.VerifierEnc, cs.ID)
+	if err != nil {
+		return "", fmt.Errorf("connect session verifier: %w", err)
+	}
+	conf := oapp.OAuthConfig(s.CallbackURL(), params)
+	hctx := context.WithValue(ctx, oauth2.HTTPClient, s.http)
+	tok, err := conf.Exchange(hctx, code, oauth2.VerifierOption(verifier))
+	if err != nil {
+		return "", models.Errorf(models.ErrCodeInvalid, "%s refused the authorization code: %v", cs.App, err)
+	}
+	idTok := tok
+	if len(params) > 0 {
+		// Identify may need the session's parameters (Shopify's shop);
+		// keep the token response's own extras it may read too.
+		extra := map[string]any{}
+		for _, k := range []string{"instance_url", "id", "issued_at", "signature", "scope"} {
+			if v := tok.Extra(k); v != nil {
+				extra[k] = v
+			}
+		}
+		for k, v := range params {
+			extra[k] = v
+		}
+		idTok = tok.WithExtra(extra)
+	}
+	externalID, meta, err := oapp.Identify(hctx, idTok, s.http)
+	if err != nil {
+		return "", models.Errorf(models.ErrCodeInvalid, "cannot identify the %s account: %v", cs.App, err)
+	}
+	creds := map[string]string{}
+	for k, v := range params {
+		creds[k] = v
+	}
+	setToken(creds, tok, s.clock())
+	iv, err := s.intervalsOf(ctx, cs.AccountID)
+	if err != nil {
+		return "", err
+	}
+	v, err := s.insert(ctx, newConnection{
+		accountID: cs.AccountID, app: app, userID: cs.UserID, userName: cs.UserName, credentials: creds,
+		externalID: externalID, metadata: meta, sessionID: cs.ID,
+	}, iv)
+	if err != nil {
+		return "", err
+	}
+	return v.ID, nil
+}
+
+// redirectWith adds key=value to the query of u.
+func redirectWith(u, key, value string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return u
+	}
+	q := p.Query()
+	q.Set(key, value)
+	p.RawQuery = q.Encode()
+	return p.String()
+}
