@@ -1,0 +1,309 @@
+// Package poll runs one poll of one connection: it lists the app's changes
+// from the stored cursors, reconciles every page against the snapshots and
+// hands the resulting change events to forwarding, page by page, each page in
+// one transaction together with its cursor. It owns the run bookkeeping
+// (sync_runs rows, the connection's cursors, first-sync flag, full-scan
+// generation and last-sync time) and never decides when a connection is
+// polled — that is package schedule — nor how events are delivered.
+//
+// A run is fenced by the connection's lease token: every page transaction
+// first re-reads the connection row (locked on PostgreSQL) and stops the run
+// when the connection vanished or another run took the lease.
+package poll
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/tributary/tributary/connectors"
+	"github.com/tributary/tributary/models"
+	"github.com/tributary/tributary/sync/reconcile"
+)
+
+// Apps finds a registered connector by name (connectors.Registry).
+type Apps interface {
+	Get(name string) (connectors.Connector, bool)
+}
+
+// Opener opens a connection's credentials (sync/connections.Service).
+type Opener interface {
+	// Open decrypts the credentials and returns an authenticated Conn.
+	Open(ctx context.Context, c *models.Connection) (*connectors.Conn, error)
+	// MarkNeedsReauth sets the connection needs_reauth and notifies, once.
+	MarkNeedsReauth(ctx context.Context, connectionID, reason string) error
+}
+
+// Publisher stores events and queues their deliveries (forwarding).
+type Publisher interface {
+	// Publish stores the events and queues one delivery per matching subscription, inside tx.
+	Publish(ctx context.Context, tx *gorm.DB, accountID string, events ...*models.Envelope) error
+}
+
+// Run statuses, as stored in models.SyncRun.Status (RunAborted is never
+// stored as such: an aborted run's row is marked failed).
+const (
+	RunRunning   = "running"
+	RunCompleted = "completed"
+	RunFailed    = "failed"
+	RunDeferred  = "deferred"
+	// RunAborted: the connection was deleted or another run holds its lease;
+	// there is nothing to do and nothing to report.
+	RunAborted = "aborted"
+)
+
+// Defaults of Runner.
+const (
+	DefaultPageSize = 100
+	// DefaultBackoff is the retry delay after a provider 5xx, or a 429
+	// without Retry-After.
+	DefaultBackoff = 2 * time.Minute
+	// DefaultDeletionLookback re-reads the end of the last deletion window.
+	DefaultDeletionLookback = 5 * time.Minute
+)
+
+// Result is the outcome of one run.
+type Result struct {
+	RunID  string
+	Status string // RunCompleted, RunFailed, RunDeferred or RunAborted
+	// Initial is true for a connection's first sync (InitialSyncDone false).
+	Initial bool
+	Counts  Counts
+	Objects []string
+	// RetryAfter is when a deferred run should resume.
+	RetryAfter time.Duration
+	// Error is the failure or deferral reason.
+	Error string
+	// NeedsReauth is set when the provider rejected the credentials.
+	NeedsReauth bool
+}
+
+// Counts are a run's record counts. Created/Updated/Deleted count the
+// changes reconcile found, including those not emitted by a silent first sync.
+type Counts struct {
+	Created int `json:"created"`
+	Updated int `json:"updated"`
+	Deleted int `json:"deleted"`
+	Scanned int `json:"scanned"`
+}
+
+func (c *Counts) add(o Counts) {
+	c.Created += o.Created
+	c.Updated += o.Updated
+	c.Deleted += o.Deleted
+	c.Scanned += o.Scanned
+}
+
+// Runner polls connections. The zero values of the optional fields get
+// defaults; DB, Apps, Opener and Publisher are required.
+type Runner struct {
+	DB        *gorm.DB
+	Apps      Apps
+	Opener    Opener
+	Publisher Publisher
+	// Reconciler defaults to one stamping with Now.
+	Reconciler *reconcile.Reconciler
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// PageSize is the connector page-size hint (default DefaultPageSize).
+	PageSize int
+	// Backoff is the retry delay for provider errors without a Retry-After
+	// (default DefaultBackoff).
+	Backoff time.Duration
+	// DeletionLookback overlaps deletion windows (default DefaultDeletionLookback).
+	DeletionLookback time.Duration
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+func (r *Runner) now() time.Time {
+	if r.Now != nil {
+		return r.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (r *Runner) reconciler() *reconcile.Reconciler {
+	if r.Reconciler != nil {
+		return r.Reconciler
+	}
+	return &reconcile.Reconciler{Now: r.Now}
+}
+
+func (r *Runner) logger() *slog.Logger { return cmp.Or(r.Logger, slog.Default()) }
+
+// errLost stops a run whose connection vanished or whose lease was taken.
+var errLost = errors.New("connection deleted or lease lost")
+
+// run is the state of one Run.
+type run struct {
+	conn    *models.Connection
+	info    connectors.Info
+	row     *models.SyncRun
+	counts  Counts
+	objects []string
+}
+
+// Run polls conn once: for every object the app lists, changes since the
+// stored cursor, then deletions (or a full scan when the provider's deletion
+// window expired). conn must carry the LeaseToken the caller claimed it with
+// ("" when not leased). The returned error is non-nil only for a failed run;
+// Result says what happened in every case.
+func (r *Runner) Run(ctx context.Context, conn *models.Connection) (Result, error) {
+	st := &run{conn: conn}
+	res := Result{Initial: !conn.InitialSyncDone}
+	st.row = &models.SyncRun{ID: models.NewID(models.PrefixSyncRun), AccountID: conn.AccountID, ConnectionID: conn.ID,
+		StartedAt: r.now(), Status: RunRunning, Initial: res.Initial}
+	res.RunID = st.row.ID
+	if err := r.DB.WithContext(ctx).Create(st.row).Error; err != nil {
+		return r.fail(ctx, st, res, fmt.Errorf("poll %s: record run: %w", conn.ID, err))
+	}
+	err := r.poll(ctx, st)
+	res.Counts, res.Objects = st.counts, st.objects
+	if err == nil {
+		err = r.complete(ctx, st)
+		if err == nil {
+			res.Status = RunCompleted
+			return res, nil
+		}
+	}
+	return r.settle(ctx, st, res, err)
+}
+
+// poll lists every object of the app.
+func (r *Runner) poll(ctx context.Context, st *run) error {
+	app, ok := r.Apps.Get(st.conn.App)
+	if !ok {
+		return fmt.Errorf("poll %s: app %q is not registered", st.conn.ID, st.conn.App)
+	}
+	st.info = app.Info()
+	lister, ok := app.(connectors.ChangeLister)
+	if !ok {
+		return nil // webhook-only app: nothing to poll
+	}
+	cc, err := r.Opener.Open(ctx, st.conn)
+	if err != nil {
+		return fmt.Errorf("poll %s: open: %w", st.conn.ID, err)
+	}
+	cursors, err := decodeCursors(st.conn.Cursors)
+	if err != nil {
+		return fmt.Errorf("poll %s: %w", st.conn.ID, err)
+	}
+	deleter, _ := app.(connectors.DeletionLister)
+	for _, object := range st.info.Objects {
+		st.objects = append(st.objects, object)
+		if err := r.pollObject(ctx, st, lister, deleter, cc, cursors, object); err != nil {
+			return fmt.Errorf("poll %s %s: %w", st.conn.ID, object, err)
+		}
+	}
+	return nil
+}
+
+// Cursor-map keys besides the object's own cursor.
+func deletedKey(object string) string { return object + "#deleted" }
+
+// pollObject runs one object: deletions since the last pass (or a full scan
+// when the deletion window expired), then changes since the cursor. The
+// "<object>#deleted" key holds the time the last completed pass started; it
+// is absent until the object's first listing completed, which is what makes
+// that listing silent.
+func (r *Runner) pollObject(ctx context.Context, st *run, lister connectors.ChangeLister, deleter connectors.DeletionLister,
+	cc *connectors.Conn, cursors map[string]string, object string) error {
+	passStart := r.now()
+	last, seen := cursors[deletedKey(object)]
+	silent := !seen && !st.conn.EmitBackfill
+	fullScan := false
+	if seen && deleter != nil {
+		since, err := time.Parse(time.RFC3339Nano, last)
+		if err != nil {
+			return fmt.Errorf("bad deletion cursor %q: %w", last, err)
+		}
+		since = since.Add(-cmp.Or(r.DeletionLookback, DefaultDeletionLookback))
+		dels, err := deleter.ListDeleted(ctx, cc, object, since, passStart)
+		switch {
+		case errors.Is(err, connectors.ErrWindowExpired):
+			fullScan = true
+		case err != nil:
+			return fmt.Errorf("list deleted: %w", err)
+		default:
+			if err := r.applyDeletions(ctx, st, object, dels, silent); err != nil {
+				return err
+			}
+		}
+	}
+	var gen int64
+	if fullScan {
+		var err error
+		if gen, err = r.nextGeneration(ctx, st); err != nil {
+			return err
+		}
+	}
+	pageSize := cmp.Or(r.PageSize, DefaultPageSize)
+	req := connectors.ListRequest{Object: object, Cursor: cursors[object], FullScan: fullScan, PageSize: pageSize}
+	err := lister.ListChanges(ctx, cc, req, func(p connectors.Page) error {
+		if err := validatePage(object, p); err != nil {
+			return err
+		}
+		if err := r.applyPage(ctx, st, object, p.Records, gen, silent, map[string]string{object: p.Cursor}); err != nil {
+			return err
+		}
+		if p.Cursor != "" {
+			cursors[object] = p.Cursor
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("list changes: %w", err)
+	}
+	// The pass completed: a full scan may now delete what it did not see, and
+	// the deletion window starts at this pass.
+	return r.endPass(ctx, st, object, gen, silent, passStart, cursors)
+}
+
+// validatePage refuses a page reconcile could not trust.
+func validatePage(object string, p connectors.Page) error {
+	for i, rec := range p.Records {
+		if rec.Object != object || rec.RemoteID == "" {
+			return &connectors.ProviderError{Code: "malformed_page",
+				Message: fmt.Sprintf("record %d: object %q remote id %q (listing %s)", i, rec.Object, rec.RemoteID, object)}
+		}
+		if rec.Data == nil && !rec.Deleted {
+			return &connectors.ProviderError{Code: "malformed_page", Message: fmt.Sprintf("record %d (%s): no data", i, rec.RemoteID)}
+		}
+	}
+	return nil
+}
+
+// applyDeletions reconciles a deletion listing, one page-size chunk per
+// transaction (re-reading a chunk after a crash is idempotent).
+func (r *Runner) applyDeletions(ctx context.Context, st *run, object string, dels []connectors.Deletion, silent bool) error {
+	size := cmp.Or(r.PageSize, DefaultPageSize)
+	for start := 0; start < len(dels); start += size {
+		chunk := dels[start:min(start+size, len(dels))]
+		recs := make([]models.Record, len(chunk))
+		for i, d := range chunk {
+			recs[i] = models.Record{Object: object, RemoteID: d.RemoteID, RemoteUpdatedAt: d.DeletedAt, Deleted: true}
+		}
+		if err := r.applyPage(ctx, st, object, recs, 0, silent, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func decodeCursors(s string) (map[string]string, error) {
+	m := map[string]string{}
+	if s == "" {
+		return m, nil
+	}
+	if err := json.Unmarshal([]byte(s), &m); err != nil {
+		return nil, fmt.Errorf("cursors are not a JSON object of strings: %w", err)
+	}
+	return m, nil
+}
