@@ -1,0 +1,452 @@
+package forwarding
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"gorm.io/gorm"
+
+	"github.com/tributary/tributary/forwarding/signing"
+	"github.com/tributary/tributary/models"
+	"github.com/tributary/tributary/storage"
+)
+
+// leaseMargin is added to the longest HTTP timeout to form a claim's lease:
+// a claim outlives any request it makes, so it expires only when its process died.
+const leaseMargin = 30 * time.Second
+
+// Dispatcher claims due deliveries, signs and POSTs them, and records each
+// attempt together with the delivery's next state. Any number of dispatchers
+// (goroutine pools in any number of processes) may share one database.
+type Dispatcher struct {
+	s      *Service
+	client *http.Client
+	slots  chan struct{}
+	signs  *signCache
+	m      *dispatchMetrics
+
+	mu        sync.Mutex
+	endpoints map[string]chan struct{}
+	circuits  map[string]time.Time // subscription → open until (this process's view)
+}
+
+// NewDispatcher builds a dispatcher; reg may be nil.
+func (s *Service) NewDispatcher(reg prometheus.Registerer) *Dispatcher {
+	return &Dispatcher{s: s, client: newHTTPClient(s.priv, s.cfg.MaxPerEndpoint),
+		slots: make(chan struct{}, s.cfg.Workers), signs: newSignCache(), m: newDispatchMetrics(reg),
+		endpoints: map[string]chan struct{}{}, circuits: map[string]time.Time{}}
+}
+
+// job is one claimed delivery with what its attempt needs.
+type job struct {
+	d      models.Delivery
+	event  *models.Event
+	sub    *models.Subscription
+	secret string
+	token  string
+	force  bool // test sends ignore the active flag and the circuit
+}
+
+// outcome kinds of one job.
+const (
+	outAttempted  = iota // an HTTP attempt was made (or failed to connect)
+	outRelease           // not attempted: put back until releaseAt
+	outDeadNoSend        // not attempted: the subscription is gone or disabled
+)
+
+type result struct {
+	job        *job
+	kind       int
+	at         time.Time
+	status     int
+	elapsed    time.Duration
+	body       string
+	err        string
+	retryAfter time.Duration
+	releaseAt  time.Time
+}
+
+func (r *result) ok() bool {
+	return r.kind == outAttempted && r.err == "" && r.status >= 200 && r.status < 300
+}
+
+// Run dispatches until ctx ends: claims as many due deliveries as it has free
+// workers, POSTs them concurrently and writes results in small batches.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	wake := d.s.subscribeWake()
+	results := make(chan *result, d.s.cfg.Workers*2)
+	flushed := make(chan struct{})
+	go func() { d.flushLoop(ctx, results); close(flushed) }()
+	var inflight sync.WaitGroup
+	defer func() { inflight.Wait(); close(results); <-flushed }()
+
+	tick := time.NewTimer(0)
+	defer tick.Stop()
+	retries := 0
+	for {
+		free := cap(d.slots) - len(d.slots)
+		n := 0
+		if free > 0 {
+			jobs, err := d.claim(ctx, min(free, d.s.cfg.BatchSize), nil)
+			if err != nil && ctx.Err() == nil {
+				d.s.log.Error("dispatcher: claim failed", "err", err)
+			}
+			n = len(jobs)
+			for _, j := range jobs {
+				d.slots <- struct{}{}
+				inflight.Add(1)
+				go func() {
+					defer inflight.Done()
+					defer func() { <-d.slots }()
+					r := d.attempt(ctx, j)
+					select {
+					case results <- r:
+					case <-ctx.Done():
+					}
+				}()
+			}
+		}
+		if n > 0 && n == min(free, d.s.cfg.BatchSize) {
+			continue // more may be due
+		}
+		wait := d.s.cfg.Tick
+		if n == 0 && retries > 0 {
+			// Just woken: the publisher's commit may trail its wake by a moment.
+			wait = min(wait, 10*time.Millisecond)
+			retries--
+		}
+		tick.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-wake:
+			retries = 2
+		case <-tick.C:
+		}
+	}
+}
+
+// DispatchDue claims one batch of due deliveries, attempts them concurrently
+// and records the results before returning how many it handled. Tests and
+// one-shot tools use it; Run is the long-lived loop.
+func (d *Dispatcher) DispatchDue(ctx context.Context) (int, error) {
+	jobs, err := d.claim(ctx, d.s.cfg.BatchSize, nil)
+	if err != nil {
+		return 0, err
+	}
+	return len(jobs), d.runJobs(ctx, jobs)
+}
+
+func (d *Dispatcher) runJobs(ctx context.Context, jobs []*job) error {
+	out := make([]*result, len(jobs))
+	var wg sync.WaitGroup
+	for i, j := range jobs {
+		wg.Add(1)
+		go func() { defer wg.Done(); out[i] = d.attempt(ctx, j) }()
+	}
+	wg.Wait()
+	return d.flush(ctx, out)
+}
+
+// claim leases up to limit due deliveries (or exactly ids, when given) by
+// pushing their next attempt past the lease and stamping a fencing token.
+func (d *Dispatcher) claim(ctx context.Context, limit int, ids []string) ([]*job, error) {
+	now := d.s.Now()
+	token := newToken()
+	lease := now.Add(d.s.cfg.MaxTimeout + leaseMargin)
+	var claimed []models.Delivery
+	err := d.s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		q := tx.Model(&models.Delivery{}).Select("id")
+		if ids != nil {
+			q = q.Where("id IN ?", ids)
+		} else {
+			q = q.Where("status IN ? AND next_attempt_at <= ?", []string{models.DeliveryPending, models.DeliveryFailed}, now).
+				Order("next_attempt_at").Limit(limit)
+		}
+		var picked []string
+		if err := storage.SkipLocked(q).Pluck("id", &picked).Error; err != nil {
+			return fmt.Errorf("pick due deliveries: %w", err)
+		}
+		if len(picked) == 0 {
+			return nil
+		}
+		if err := tx.Model(&models.Delivery{}).Where("id IN ?", picked).
+			Updates(map[string]any{"next_attempt_at": lease, "lease_token": token}).Error; err != nil {
+			return fmt.Errorf("lease deliveries: %w", err)
+		}
+		return tx.Where("id IN ?", picked).Find(&claimed).Error
+	})
+	if err != nil || len(claimed) == 0 {
+		return nil, err
+	}
+	return d.load(ctx, claimed, token)
+}
+
+// load fetches the events and subscriptions of claimed deliveries.
+func (d *Dispatcher) load(ctx context.Context, claimed []models.Delivery, token string) ([]*job, error) {
+	evIDs := make([]string, 0, len(claimed))
+	subIDs := make([]string, 0, 4)
+	seenSub := map[string]bool{}
+	for _, c := range claimed {
+		evIDs = append(evIDs, c.EventID)
+		if !seenSub[c.SubscriptionID] {
+			seenSub[c.SubscriptionID] = true
+			subIDs = append(subIDs, c.SubscriptionID)
+		}
+	}
+	db := d.s.db.WithContext(ctx)
+	var events []models.Event
+	if err := db.Where("id IN ?", evIDs).Find(&events).Error; err != nil {
+		return nil, fmt.Errorf("load events: %w", err)
+	}
+	var subs []models.Subscription
+	if err := db.Where("id IN ?", subIDs).Find(&subs).Error; err != nil {
+		return nil, fmt.Errorf("load subscriptions: %w", err)
+	}
+	evBy := make(map[string]*models.Event, len(events))
+	for i := range events {
+		evBy[events[i].ID] = &events[i]
+	}
+	subBy := make(map[string]*models.Subscription, len(subs))
+	secrets := map[string]string{}
+	for i := range subs {
+		sub := &subs[i]
+		subBy[sub.ID] = sub
+		if len(sub.SecretEnc) > 0 {
+			sec, err := d.s.box.OpenString(sub.SecretEnc, sub.ID)
+			if err != nil {
+				return nil, fmt.Errorf("open secret of %s: %w", sub.ID, err)
+			}
+			secrets[sub.ID] = sec
+		}
+	}
+	jobs := make([]*job, 0, len(claimed))
+	for _, c := range claimed {
+		jobs = append(jobs, &job{d: c, event: evBy[c.EventID], sub: subBy[c.SubscriptionID],
+			secret: secrets[c.SubscriptionID], token: token})
+	}
+	return jobs, nil
+}
+
+// attempt makes one HTTP attempt of j (or decides not to).
+func (d *Dispatcher) attempt(ctx context.Context, j *job) *result {
+	now := d.s.Now()
+	switch {
+	case j.sub == nil || j.event == nil:
+		return &result{job: j, kind: outDeadNoSend, at: now, err: "subscription or event no longer exists"}
+	case !j.sub.Active && !j.force:
+		return &result{job: j, kind: outDeadNoSend, at: now, err: "subscription disabled: " + j.sub.DisabledReason}
+	}
+	if until, open := d.circuitOpen(j.sub.ID, now); open && !j.force {
+		return &result{job: j, kind: outRelease, at: now, releaseAt: until}
+	}
+	// Wait for an endpoint slot, but never past the point where the lease
+	// could expire under a full-length request.
+	wait := d.s.cfg.MaxTimeout + leaseMargin - time.Duration(j.sub.TimeoutSeconds)*time.Second - 5*time.Second
+	release, ok := d.endpointSlot(ctx, j.sub.Address, wait)
+	if !ok {
+		return &result{job: j, kind: outRelease, at: now, releaseAt: now}
+	}
+	defer release()
+
+	r := &result{job: j, kind: outAttempted, at: d.s.Now()}
+	req, err := d.request(ctx, j, r.at)
+	if err != nil {
+		r.err = err.Error()
+		return r
+	}
+	timeout := time.Duration(j.sub.TimeoutSeconds) * time.Second
+	rctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	start := time.Now()
+	resp, err := d.client.Do(req.WithContext(rctx))
+	if err != nil {
+		r.elapsed = time.Since(start)
+		r.err = describe(err, timeout)
+		d.m.observe(r)
+		return r
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, int64(d.s.cfg.MaxResponseBytes)))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // let the connection be reused
+	resp.Body.Close()
+	r.elapsed = time.Since(start)
+	r.status, r.body = resp.StatusCode, string(bytes.ToValidUTF8(body, []byte("?")))
+	if r.status == http.StatusTooManyRequests || r.status == http.StatusServiceUnavailable {
+		r.retryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), r.at)
+	}
+	if !r.ok() {
+		r.err = fmt.Sprintf("endpoint answered %d", r.status)
+	}
+	d.m.observe(r)
+	return r
+}
+
+// request builds the signed POST of j at ts.
+func (d *Dispatcher) request(ctx context.Context, j *job, ts time.Time) (*http.Request, error) {
+	body := j.event.Body
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, j.sub.Address, bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("build request: %w", err)
+	}
+	attempt := j.d.Attempts + 1
+	switch j.sub.Scheme {
+	case models.SchemeStandard:
+		sig, err := signing.SignStandard(j.secret, j.event.ID, ts, body)
+		if err != nil {
+			return nil, err
+		}
+		req.Header = signing.StandardHeaders(j.event.ID, ts, sig)
+		req.Header.Set(signing.HeaderEventID, j.event.ID)
+		req.Header.Set(signing.HeaderTopic, j.event.Topic)
+		req.Header.Set(signing.HeaderDeliveryAttempt, strconv.Itoa(attempt))
+	case models.SchemeHMAC:
+		req.Header = signing.Headers(j.event.ID, j.event.Topic, ts, "", "", attempt)
+		req.Header.Del(signing.HeaderKeyID)
+		req.Header.Del(signing.HeaderSignature)
+		req.Header.Set(signing.HeaderHMACSignature, signing.SignHMAC(j.secret, body))
+	default:
+		signer, err := d.s.keys.signer(ctx, j.d.AccountID)
+		if err != nil {
+			return nil, err
+		}
+		sig, err := d.signs.sign(signer, j.event.ID, ts, body)
+		if err != nil {
+			return nil, err
+		}
+		req.Header = signing.Headers(j.event.ID, j.event.Topic, ts, signer.KeyID(), sig, attempt)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "Tributary-Webhooks/1")
+	return req, nil
+}
+
+func describe(err error, timeout time.Duration) string {
+	switch {
+	case errors.Is(err, ErrBlockedAddress):
+		return "refused: " + errors.Unwrap(err).Error()
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Sprintf("timed out after %s", timeout)
+	}
+	var ue interface{ Unwrap() error }
+	if errors.As(err, &ue) {
+		if inner := ue.Unwrap(); inner != nil {
+			if errors.Is(inner, ErrBlockedAddress) {
+				return "refused: " + inner.Error()
+			}
+		}
+	}
+	return err.Error()
+}
+
+// parseRetryAfter reads seconds or an HTTP date; 0 when absent or invalid.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+		return min(time.Duration(n)*time.Second, MaxBackoff)
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return min(t.Sub(now), MaxBackoff)
+	}
+	return 0
+}
+
+// endpointSlot takes one of the address's concurrency slots, waiting at most wait.
+func (d *Dispatcher) endpointSlot(ctx context.Context, addr string, wait time.Duration) (func(), bool) {
+	d.mu.Lock()
+	sem, ok := d.endpoints[addr]
+	if !ok {
+		sem = make(chan struct{}, d.s.cfg.MaxPerEndpoint)
+		d.endpoints[addr] = sem
+	}
+	d.mu.Unlock()
+	select {
+	case sem <- struct{}{}:
+		return func() { <-sem }, true
+	default:
+	}
+	t := time.NewTimer(max(wait, time.Second))
+	defer t.Stop()
+	select {
+	case sem <- struct{}{}:
+		return func() { <-sem }, true
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return nil, false
+}
+
+func (d *Dispatcher) circuitOpen(subID string, now time.Time) (time.Time, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	until, ok := d.circuits[subID]
+	if ok && !now.Before(until) {
+		delete(d.circuits, subID)
+		return time.Time{}, false
+	}
+	return until, ok
+}
+
+func (d *Dispatcher) setCircuit(subID string, until time.Time) {
+	d.mu.Lock()
+	if until.IsZero() {
+		delete(d.circuits, subID)
+	} else {
+		d.circuits[subID] = until
+	}
+	d.mu.Unlock()
+}
+
+func newToken() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// signCache shares one RSA signature among the subscriptions of an event
+// within the same second (DESIGN.md §3: signing is the CPU ceiling).
+type signCache struct {
+	mu  sync.Mutex
+	sec int64
+	by  map[string]*signEntry
+}
+
+type signEntry struct {
+	once sync.Once
+	sig  string
+	err  error
+}
+
+func newSignCache() *signCache { return &signCache{by: map[string]*signEntry{}} }
+
+func (c *signCache) sign(s *signing.Signer, eventID string, ts time.Time, body []byte) (string, error) {
+	key := s.KeyID() + "/" + eventID
+	c.mu.Lock()
+	if sec := ts.Unix(); sec != c.sec {
+		if sec > c.sec {
+			c.by, c.sec = map[string]*signEntry{}, sec
+		} else {
+			c.mu.Unlock()
+			return s.Sign(eventID, ts, body) // an older second: no sharing
+		}
+	}
+	e, ok := c.by[key]
+	if !ok {
+		e = &signEntry{}
+		c.by[key] = e
+	}
+	c.mu.Unlock()
+	e.once.Do(func() { e.sig, e.err = s.Sign(eventID, ts, body) })
+	return e.sig, e.err
+}

@@ -1,0 +1,94 @@
+// Package forwarding owns everything between a change and a receiver: topic
+// matching and fan-out (Publish, the one way events enter), subscriptions,
+// per-account signing keys, the dispatcher (claims, signed POSTs, retries,
+// circuit breaking, dead letters), delivery history, replay and the pull API.
+// It owns the subscriptions, events, event_counters, deliveries, attempts and
+// signing_keys tables. It knows nothing of connectors or sync.
+package forwarding
+
+import (
+	"cmp"
+	"log/slog"
+	"sync"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/tributary/tributary/config"
+	"github.com/tributary/tributary/secrets"
+)
+
+// Config holds the service's dependencies and limits.
+type Config struct {
+	DB  *gorm.DB
+	Box *secrets.Box
+	// Dispatcher limits (timeouts, workers, circuit); zero fields take the
+	// defaults of config.Default().
+	Dispatcher config.Dispatcher
+	// AllowHTTP accepts plain http:// addresses.
+	AllowHTTP bool
+	// AllowPrivate lets deliveries reach loopback, private and link-local
+	// addresses (development only).
+	AllowPrivate bool
+	Logger       *slog.Logger
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+}
+
+// Service is forwarding's entry point for the API, sync and the dispatcher.
+type Service struct {
+	db     *gorm.DB
+	box    *secrets.Box
+	cfg    config.Dispatcher
+	http   bool
+	priv   bool
+	log    *slog.Logger
+	now    func() time.Time
+	keys   *keyring
+	wakeMu sync.Mutex
+	wakes  []chan struct{}
+}
+
+// New builds the service.
+func New(c Config) *Service {
+	d := config.Default().Dispatcher
+	c.Dispatcher.Workers = cmp.Or(c.Dispatcher.Workers, d.Workers)
+	c.Dispatcher.BatchSize = cmp.Or(c.Dispatcher.BatchSize, d.BatchSize)
+	c.Dispatcher.Tick = cmp.Or(c.Dispatcher.Tick, d.Tick)
+	c.Dispatcher.DefaultTimeout = cmp.Or(c.Dispatcher.DefaultTimeout, d.DefaultTimeout)
+	c.Dispatcher.MaxTimeout = cmp.Or(c.Dispatcher.MaxTimeout, d.MaxTimeout)
+	c.Dispatcher.MaxPerEndpoint = cmp.Or(c.Dispatcher.MaxPerEndpoint, d.MaxPerEndpoint)
+	c.Dispatcher.CircuitThreshold = cmp.Or(c.Dispatcher.CircuitThreshold, d.CircuitThreshold)
+	c.Dispatcher.CircuitCooldown = cmp.Or(c.Dispatcher.CircuitCooldown, d.CircuitCooldown)
+	c.Dispatcher.MaxResponseBytes = cmp.Or(c.Dispatcher.MaxResponseBytes, d.MaxResponseBytes)
+	s := &Service{db: c.DB, box: c.Box, cfg: c.Dispatcher, http: c.AllowHTTP, priv: c.AllowPrivate,
+		log: cmp.Or(c.Logger, slog.Default()), now: c.Now}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	s.keys = newKeyring(s)
+	return s
+}
+
+// Now returns the service clock's time in UTC.
+func (s *Service) Now() time.Time { return s.now().UTC() }
+
+// wake nudges local dispatchers after events were queued.
+func (s *Service) wake() {
+	s.wakeMu.Lock()
+	defer s.wakeMu.Unlock()
+	for _, ch := range s.wakes {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (s *Service) subscribeWake() chan struct{} {
+	ch := make(chan struct{}, 1)
+	s.wakeMu.Lock()
+	s.wakes = append(s.wakes, ch)
+	s.wakeMu.Unlock()
+	return ch
+}

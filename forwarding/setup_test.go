@@ -1,0 +1,195 @@
+package forwarding_test
+
+import (
+	"context"
+	"crypto"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"gorm.io/gorm"
+
+	"github.com/tributary/tributary/config"
+	"github.com/tributary/tributary/forwarding"
+	"github.com/tributary/tributary/models"
+	"github.com/tributary/tributary/secrets"
+)
+
+// clock is a settable test clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// received is one request a test receiver got.
+type received struct {
+	Header http.Header
+	Body   []byte
+}
+
+// receiver is an httptest endpoint that logs every request and answers
+// with respond (200 when nil).
+type receiver struct {
+	*httptest.Server
+	mu      sync.Mutex
+	got     []received
+	respond func(n int, w http.ResponseWriter, r *http.Request)
+}
+
+func newReceiver(t *testing.T) *receiver {
+	rc := &receiver{}
+	rc.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		rc.mu.Lock()
+		rc.got = append(rc.got, received{Header: r.Header.Clone(), Body: body})
+		n, respond := len(rc.got), rc.respond
+		rc.mu.Unlock()
+		if respond != nil {
+			respond(n, w, r)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	t.Cleanup(rc.Close)
+	return rc
+}
+
+func (rc *receiver) requests() []received {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return append([]received(nil), rc.got...)
+}
+
+func (rc *receiver) setRespond(f func(n int, w http.ResponseWriter, r *http.Request)) {
+	rc.mu.Lock()
+	rc.respond = f
+	rc.mu.Unlock()
+}
+
+// bundle is one test's forwarding setup.
+type bundle struct {
+	db    *gorm.DB
+	svc   *forwarding.Service
+	disp  *forwarding.Dispatcher
+	clock *clock
+	box   *secrets.Box
+}
+
+func testBox(t testing.TB) *secrets.Box {
+	box, err := secrets.New(make([]byte, 32))
+	require.NoError(t, err)
+	return box
+}
+
+func setup(t testing.TB, db *gorm.DB, tune ...func(*forwarding.Config)) *bundle {
+	b := &bundle{db: db, clock: &clock{t: time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)}, box: testBox(t)}
+	cfg := forwarding.Config{DB: db, Box: b.box, AllowHTTP: true, AllowPrivate: true, Now: b.clock.Now,
+		Dispatcher: config.Default().Dispatcher}
+	for _, f := range tune {
+		f(&cfg)
+	}
+	b.svc = forwarding.New(cfg)
+	b.disp = b.svc.NewDispatcher(nil)
+	return b
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// subscribe creates a subscription of account to addr for topics.
+func (b *bundle) subscribe(t testing.TB, account, addr string, topics []string, mod ...func(*forwarding.SubscriptionInput)) *forwarding.Subscription {
+	in := forwarding.SubscriptionInput{Address: &addr, Topic: &topics}
+	for _, m := range mod {
+		m(&in)
+	}
+	sub, err := b.svc.CreateSubscription(context.Background(), account, in)
+	require.NoError(t, err)
+	return sub
+}
+
+func contactEvent(remoteID string) *models.Envelope {
+	return &models.Envelope{Topic: "crm/contacts", UpdateType: models.UpdateCreated, ConnectionID: "con_x",
+		Source: models.SourcePoll, DataPayload: json.RawMessage(`{"remoteId":"` + remoteID + `","email":"a@example.com"}`)}
+}
+
+// publish publishes events for account in a transaction of their own.
+func (b *bundle) publish(t testing.TB, account string, events ...*models.Envelope) {
+	require.NoError(t, b.svc.PublishNow(context.Background(), account, events...))
+}
+
+// drain dispatches until nothing is due.
+func (b *bundle) drain(t testing.TB) {
+	for range 100 {
+		n, err := b.disp.DispatchDue(context.Background())
+		require.NoError(t, err)
+		if n == 0 {
+			return
+		}
+	}
+	t.Fatal("deliveries still due after 100 rounds")
+}
+
+func (b *bundle) deliveries(t testing.TB, where string, args ...any) []models.Delivery {
+	var out []models.Delivery
+	q := b.db.Order("created_at, id")
+	if where != "" {
+		q = q.Where(where, args...)
+	}
+	require.NoError(t, q.Find(&out).Error)
+	return out
+}
+
+// verifyWithJWKS is a receiver that knows only the JWKS document: it
+// decodes n and e itself and checks with crypto/rsa.
+func verifyWithJWKS(t testing.TB, jwksJSON []byte, h http.Header, body []byte) bool {
+	t.Helper()
+	var doc struct {
+		Keys []map[string]string `json:"keys"`
+	}
+	require.NoError(t, json.Unmarshal(jwksJSON, &doc))
+	for _, k := range doc.Keys {
+		if k["kid"] != h.Get("X-Tributary-Key-Id") {
+			continue
+		}
+		n, err := base64.RawURLEncoding.DecodeString(k["n"])
+		require.NoError(t, err)
+		e, err := base64.RawURLEncoding.DecodeString(k["e"])
+		require.NoError(t, err)
+		pub := &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: int(new(big.Int).SetBytes(e).Int64())}
+		sigB64, ok := strings.CutPrefix(h.Get("X-Tributary-Signature"), "v1,")
+		if !ok {
+			return false
+		}
+		sig, err := base64.StdEncoding.DecodeString(sigB64)
+		if err != nil {
+			return false
+		}
+		sum := sha256.Sum256([]byte(h.Get("X-Tributary-Event-Id") + "." + h.Get("X-Tributary-Timestamp") + "." + string(body)))
+		return rsa.VerifyPKCS1v15(pub, crypto.SHA256, sum[:], sig) == nil
+	}
+	return false
+}
+
+func (b *bundle) jwksJSON(t testing.TB) []byte {
+	set, err := b.svc.JWKS(context.Background())
+	require.NoError(t, err)
+	raw, err := json.Marshal(set)
+	require.NoError(t, err)
+	return raw
+}
