@@ -111,8 +111,10 @@ func TestVerifyAndParseWebhook(t *testing.T) {
 		return r
 	}
 	for name, r := range map[string]*connectors.InboundRequest{
-		"missing":      bad(func(r *connectors.InboundRequest) { r.Header.Del(sandbox.HeaderSignature) }),
-		"no prefix":    bad(func(r *connectors.InboundRequest) { r.Header.Set(sandbox.HeaderSignature, r.Header.Get(sandbox.HeaderSignature)[7:]) }),
+		"missing": bad(func(r *connectors.InboundRequest) { r.Header.Del(sandbox.HeaderSignature) }),
+		"no prefix": bad(func(r *connectors.InboundRequest) {
+			r.Header.Set(sandbox.HeaderSignature, r.Header.Get(sandbox.HeaderSignature)[7:])
+		}),
 		"not hex":      bad(func(r *connectors.InboundRequest) { r.Header.Set(sandbox.HeaderSignature, "sha256=zz") }),
 		"other secret": signed(t, []byte("other"), w),
 		"tampered":     bad(func(r *connectors.InboundRequest) { r.Body = append(r.Body[:len(r.Body)-1:len(r.Body)-1], ' ', '}') }),
