@@ -190,7 +190,6 @@ func TestCrashedClaimIsRetriedAfterLeaseOnce(t *testing.T) {
 		require.Len(t, b.events(t), 1)
 		require.NotNil(t, b.inbox(t)[0].ProcessedAt)
 
-
 		// Even processed again without the fence, reconcile decides.
 		require.NoError(t, db.Model(&models.InboxItem{}).Where("1 = 1").
 			Updates(map[string]any{"processed_at": nil, "next_attempt_at": b.clock.Now()}).Error)
@@ -315,5 +314,21 @@ func TestRunDrainsAndStops(t *testing.T) {
 		require.Eventually(t, func() bool { return len(b.events(t)) == 3 }, 10*time.Second, 10*time.Millisecond)
 		cancel()
 		<-done
+	})
+}
+
+func TestRejectedCredentialsSkipThinNoticesAndMarkReauth(t *testing.T) {
+	storagetest.Each(t, func(t *testing.T, db *gorm.DB) {
+		b := setup(t, db)
+		portal, conn := b.hubspotPortal(t, true)
+		b.create(t, portal)
+		b.receiveAll(t, "hubspot", b.hs.Webhooks(portal))
+		require.NoError(t, b.hs.FailNext(portal, "expired_token", 1))
+		require.Equal(t, 1, b.process(t))
+		require.Empty(t, b.events(t), "nothing to publish without the record")
+		require.Equal(t, []string{conn.ID}, b.open.reauth)
+		it := b.inbox(t)[0]
+		require.NotNil(t, it.ProcessedAt, "not retried: the next poll after reconnecting catches up")
+		require.Empty(t, it.LastError)
 	})
 }
