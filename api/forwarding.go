@@ -1,9 +1,262 @@
 package api
 
-import "github.com/gin-gonic/gin"
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/tributary/tributary/forwarding"
+	"github.com/tributary/tributary/forwarding/signing"
+)
 
 // Forwarding is what the webhooks, deliveries, dead-letters, events and
 // signing-keys routes need of package forwarding.
-type Forwarding interface{}
+type Forwarding interface {
+	CreateSubscription(ctx context.Context, accountID string, in forwarding.SubscriptionInput) (*forwarding.Subscription, error)
+	UpdateSubscription(ctx context.Context, accountID, id string, in forwarding.SubscriptionInput) (*forwarding.Subscription, error)
+	GetSubscription(ctx context.Context, accountID, id string) (*forwarding.Subscription, error)
+	ListSubscriptions(ctx context.Context, accountID string, limit int, cursor string) ([]*forwarding.Subscription, string, error)
+	DeleteSubscription(ctx context.Context, accountID, id string) error
+	SendTest(ctx context.Context, accountID, webhookID, topic string) (*forwarding.AttemptView, string, error)
+	ListDeliveries(ctx context.Context, accountID string, f forwarding.DeliveryFilter, limit int, cursor string) ([]forwarding.DeliveryView, string, error)
+	SubscriptionStats(ctx context.Context, accountID, id string) (*forwarding.Stats, error)
+	Resend(ctx context.Context, accountID, deliveryID string) (*forwarding.DeliveryView, error)
+	DeadLetters(ctx context.Context, accountID, webhookID string, limit int, cursor string) ([]forwarding.DeliveryView, string, error)
+	Replay(ctx context.Context, accountID, deliveryID string) error
+	ReplayAll(ctx context.Context, accountID, webhookID string) (int64, error)
+	ListEvents(ctx context.Context, accountID, after, topic string, limit int) ([]json.RawMessage, string, error)
+	SigningKeys(ctx context.Context, accountID string) ([]forwarding.SigningKey, error)
+	RotateSigningKey(ctx context.Context, accountID string) (forwarding.SigningKey, error)
+	JWKS(ctx context.Context) (signing.JWKS, error)
+}
 
-func (s *Server) forwardingRoutes(public *gin.Engine, isv *gin.RouterGroup) {}
+func (s *Server) forwardingRoutes(public *gin.Engine, isv *gin.RouterGroup) {
+	need := func(h gin.HandlerFunc) gin.HandlerFunc {
+		return func(c *gin.Context) {
+			if s.deps.Forwarding == nil {
+				unavailable(c, "forwarding")
+				return
+			}
+			h(c)
+		}
+	}
+	public.GET("/.well-known/jwks.json", need(s.jwks))
+	isv.POST("/webhooks", need(s.createWebhook))
+	isv.GET("/webhooks", need(s.listWebhooks))
+	isv.GET("/webhooks/:id", need(s.getWebhook))
+	isv.PATCH("/webhooks/:id", need(s.updateWebhook))
+	isv.DELETE("/webhooks/:id", need(s.deleteWebhook))
+	isv.POST("/webhooks/:id/test", need(s.testWebhook))
+	isv.GET("/webhooks/:id/deliveries", need(s.listDeliveries))
+	isv.GET("/webhooks/:id/stats", need(s.webhookStats))
+	isv.GET("/deliveries", need(s.listDeliveries))
+	isv.POST("/deliveries/:id/resend", need(s.resend))
+	isv.GET("/dead-letters", need(s.deadLetters))
+	isv.POST("/dead-letters/replay", need(s.replayAll))
+	isv.POST("/dead-letters/:id/replay", need(s.replayOne))
+	isv.GET("/events", need(s.listEvents))
+	isv.GET("/signing-keys", need(s.signingKeys))
+	isv.POST("/signing-keys/rotate", need(s.rotateSigningKey))
+}
+
+func (s *Server) jwks(c *gin.Context) {
+	set, err := s.deps.Forwarding.JWKS(c.Request.Context())
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.Header("Cache-Control", "public, max-age=300")
+	c.JSON(http.StatusOK, set)
+}
+
+func (s *Server) createWebhook(c *gin.Context) {
+	var in forwarding.SubscriptionInput
+	if err := bindJSON(c, &in); err != nil {
+		fail(c, err)
+		return
+	}
+	sub, err := s.deps.Forwarding.CreateSubscription(c.Request.Context(), accountID(c), in)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, sub)
+}
+
+func (s *Server) listWebhooks(c *gin.Context) {
+	p, err := pageParams(c)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	subs, next, err := s.deps.Forwarding.ListSubscriptions(c.Request.Context(), accountID(c), p.Limit, p.Cursor)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, listBody(subs, next))
+}
+
+func (s *Server) getWebhook(c *gin.Context) {
+	sub, err := s.deps.Forwarding.GetSubscription(c.Request.Context(), accountID(c), c.Param("id"))
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, sub)
+}
+
+func (s *Server) updateWebhook(c *gin.Context) {
+	var in forwarding.SubscriptionInput
+	if err := bindJSON(c, &in); err != nil {
+		fail(c, err)
+		return
+	}
+	sub, err := s.deps.Forwarding.UpdateSubscription(c.Request.Context(), accountID(c), c.Param("id"), in)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, sub)
+}
+
+func (s *Server) deleteWebhook(c *gin.Context) {
+	if err := s.deps.Forwarding.DeleteSubscription(c.Request.Context(), accountID(c), c.Param("id")); err != nil {
+		fail(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+func (s *Server) testWebhook(c *gin.Context) {
+	var req struct {
+		Topic string `json:"topic"`
+	}
+	if c.Request.ContentLength != 0 {
+		if err := bindJSON(c, &req); err != nil {
+			fail(c, err)
+			return
+		}
+	}
+	att, eventID, err := s.deps.Forwarding.SendTest(c.Request.Context(), accountID(c), c.Param("id"), req.Topic)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"eventId": eventID, "attempt": att, "statusCode": att.StatusCode,
+		"responseTimeMs": att.ResponseTimeMs, "error": att.Error})
+}
+
+func (s *Server) listDeliveries(c *gin.Context) {
+	p, err := pageParams(c)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	f := forwarding.DeliveryFilter{WebhookID: c.Param("id"), Status: c.Query("status")}
+	if f.WebhookID == "" {
+		f.WebhookID = c.Query("webhookId")
+	}
+	list, next, err := s.deps.Forwarding.ListDeliveries(c.Request.Context(), accountID(c), f, p.Limit, p.Cursor)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, listBody(list, next))
+}
+
+func (s *Server) webhookStats(c *gin.Context) {
+	st, err := s.deps.Forwarding.SubscriptionStats(c.Request.Context(), accountID(c), c.Param("id"))
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, st)
+}
+
+func (s *Server) resend(c *gin.Context) {
+	d, err := s.deps.Forwarding.Resend(c.Request.Context(), accountID(c), c.Param("id"))
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusAccepted, d)
+}
+
+func (s *Server) deadLetters(c *gin.Context) {
+	p, err := pageParams(c)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	list, next, err := s.deps.Forwarding.DeadLetters(c.Request.Context(), accountID(c), c.Query("webhookId"), p.Limit, p.Cursor)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, listBody(list, next))
+}
+
+func (s *Server) replayOne(c *gin.Context) {
+	if err := s.deps.Forwarding.Replay(c.Request.Context(), accountID(c), c.Param("id")); err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusAccepted, gin.H{"replayed": 1})
+}
+
+func (s *Server) replayAll(c *gin.Context) {
+	var req struct {
+		WebhookID string `json:"webhookId"`
+	}
+	if c.Request.ContentLength != 0 {
+		if err := bindJSON(c, &req); err != nil {
+			fail(c, err)
+			return
+		}
+	}
+	n, err := s.deps.Forwarding.ReplayAll(c.Request.Context(), accountID(c), req.WebhookID)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusAccepted, gin.H{"replayed": n})
+}
+
+func (s *Server) listEvents(c *gin.Context) {
+	p, err := pageParams(c)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	after := c.Query("after")
+	if after == "" {
+		after = p.Cursor
+	}
+	evs, next, err := s.deps.Forwarding.ListEvents(c.Request.Context(), accountID(c), after, c.Query("topic"), p.Limit)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, listBody(evs, next))
+}
+
+func (s *Server) signingKeys(c *gin.Context) {
+	keys, err := s.deps.Forwarding.SigningKeys(c.Request.Context(), accountID(c))
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, listBody(keys, ""))
+}
+
+func (s *Server) rotateSigningKey(c *gin.Context) {
+	k, err := s.deps.Forwarding.RotateSigningKey(c.Request.Context(), accountID(c))
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, k)
+}

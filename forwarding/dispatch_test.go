@@ -383,7 +383,7 @@ func TestSendTestAnswersTheAttempt(t *testing.T) {
 			_, _ = w.Write([]byte("thanks"))
 		})
 		sub := b.subscribe(t, "acc_a", rc.URL, []string{"crm/contacts"})
-		att, evID, err := b.svc.SendTest(context.Background(), b.disp, "acc_a", sub.ID, "commerce/orders")
+		att, evID, err := b.svc.SendTest(context.Background(), "acc_a", sub.ID, "commerce/orders")
 		require.NoError(t, err)
 		require.Equal(t, 202, att.StatusCode)
 		require.Equal(t, "thanks", att.ResponseBody)

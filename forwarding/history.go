@@ -289,7 +289,8 @@ func (s *Service) ListEvents(ctx context.Context, accountID, after, topic string
 
 // SendTest publishes a sample event of topic to one subscription only and
 // attempts it at once, answering that attempt.
-func (s *Service) SendTest(ctx context.Context, d *Dispatcher, accountID, webhookID, topic string) (*AttemptView, string, error) {
+func (s *Service) SendTest(ctx context.Context, accountID, webhookID, topic string) (*AttemptView, string, error) {
+	d := s.direct
 	if topic == "" {
 		topic = "crm/contacts"
 	}

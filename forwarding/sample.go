@@ -41,7 +41,7 @@ func (s *Service) SendSample(ctx context.Context, accountID, address, topic stri
 	if err != nil {
 		return nil, "", fmt.Errorf("sample: %w", err)
 	}
-	d := s.NewDispatcher(nil)
+	d := s.direct
 	j := &job{d: models.Delivery{AccountID: accountID}, event: &models.Event{ID: env.ID, Topic: topic, Body: body},
 		sub: &models.Subscription{Address: address, Active: true, Scheme: models.SchemeRSA,
 			TimeoutSeconds: int(s.cfg.DefaultTimeout.Seconds())}, force: true}

@@ -45,6 +45,7 @@ type Service struct {
 	log    *slog.Logger
 	now    func() time.Time
 	keys   *keyring
+	direct *Dispatcher // for test sends made on behalf of the API
 	wakeMu sync.Mutex
 	wakes  []chan struct{}
 }
@@ -67,6 +68,7 @@ func New(c Config) *Service {
 		s.now = time.Now
 	}
 	s.keys = newKeyring(s)
+	s.direct = s.NewDispatcher(nil)
 	return s
 }
 

@@ -118,7 +118,7 @@ func TestAccountBSeesNoneOfAccountAsObjects(t *testing.T) {
 		notFound(b.svc.Replay(ctx, "acc_b", dead[0].ID))
 		_, err = b.svc.ReplayAll(ctx, "acc_b", sub.ID)
 		notFound(err)
-		_, _, err = b.svc.SendTest(ctx, b.disp, "acc_b", sub.ID, "crm/contacts")
+		_, _, err = b.svc.SendTest(ctx, "acc_b", sub.ID, "crm/contacts")
 		notFound(err)
 
 		list, _, err := b.svc.ListSubscriptions(ctx, "acc_b", 50, "")

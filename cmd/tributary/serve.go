@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,6 +21,7 @@ import (
 	"github.com/tributary/tributary/connectors/hubspot"
 	"github.com/tributary/tributary/connectors/salesforce"
 	"github.com/tributary/tributary/connectors/shopify"
+	"github.com/tributary/tributary/forwarding"
 	"github.com/tributary/tributary/secrets"
 	"github.com/tributary/tributary/storage"
 )
@@ -67,7 +69,6 @@ func serve(ctx context.Context, c *config.Config, ready func(addr string)) error
 	if err != nil {
 		return fmt.Errorf("master_key: %w", err)
 	}
-	_ = box // handed to forwarding and sync as they land
 	db, err := openDB(ctx, c, log, c.Migrate)
 	if err != nil {
 		return err
@@ -76,12 +77,22 @@ func serve(ctx context.Context, c *config.Config, ready func(addr string)) error
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	fwd := forwarding.New(forwarding.Config{DB: db, Box: box, Dispatcher: c.Dispatcher,
+		AllowHTTP: c.HTTPAllowed(), AllowPrivate: c.PrivateAddressesAllowed(), Logger: log})
 	srv := api.New(api.Deps{
 		Config: c, Logger: log, Registry: reg,
-		Ready:    func(ctx context.Context) error { return storage.Ping(ctx, db) },
-		Accounts: accounts.New(db),
-		Apps:     newRegistry(c),
+		Ready:      func(ctx context.Context) error { return storage.Ping(ctx, db) },
+		Accounts:   accounts.New(db),
+		Apps:       newRegistry(c),
+		Forwarding: fwd,
 	})
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	var workers sync.WaitGroup
+	defer func() { stopBG(); workers.Wait() }()
+	if c.HasRole(config.RoleDispatcher) {
+		d := fwd.NewDispatcher(reg)
+		workers.Go(func() { _ = d.Run(bg) })
+	}
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()

@@ -28,7 +28,7 @@ type engine struct {
 	admin string
 }
 
-func startEngine(t *testing.T, dialect string) *engine {
+func startEngine(t *testing.T, dialect string, tune ...func(*config.Config)) *engine {
 	t.Helper()
 	opts := storagetest.Options(t, dialect)
 	c := config.Default()
@@ -43,6 +43,9 @@ func startEngine(t *testing.T, dialect string) *engine {
 	c.Log.Level = "error"
 	c.API.RateBurst = 1000
 	c.API.RateLimit = 1000
+	for _, f := range tune {
+		f(&c)
+	}
 	require.NoError(t, c.Validate())
 	ctx, cancel := context.WithCancel(context.Background())
 	addr := make(chan string, 1)
