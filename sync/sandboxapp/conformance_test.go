@@ -39,7 +39,9 @@ func TestConformance(t *testing.T) {
 		conformance.Run(t, conformance.Harness{
 			Connector: b.conn,
 			Objects:   sandbox.Objects(),
-			NewConn:   func(t *testing.T) *connectors.Conn { return b.newConnection(t, "acc_1", sandbox.AppName, sandbox.ModeWebhook) },
+			NewConn: func(t *testing.T) *connectors.Conn {
+				return b.newConnection(t, "acc_1", sandbox.AppName, sandbox.ModeWebhook)
+			},
 			Create: func(t *testing.T, c *connectors.Conn, object string) string {
 				id, err := b.svc.Create(t.Context(), "acc_1", c.ID, object, raw(records[object].create))
 				require.NoError(t, err)
