@@ -182,5 +182,3 @@ func (p *Processor) fetch(ctx context.Context, c connectors.Connector, item *mod
 	}
 	return nil
 }
-
-// errLeaseLost: another processor re-claimed the item after our lease ended.

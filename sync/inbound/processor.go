@@ -116,11 +116,18 @@ func (p *Processor) ProcessDue(ctx context.Context) (n int, err error) {
 	if err != nil {
 		return 0, err
 	}
+	// Items not started while most of the lease is left are left to the
+	// next claim (theirs, or another replica's) rather than raced for.
+	stopAt := p.now().Add(cmp.Or(p.Lease, DefaultLease) * 3 / 4)
 	var errs []error
 	for i := range items {
 		if ctx.Err() != nil {
 			// Unfinished claims become due again when their lease ends.
 			return len(items), errors.Join(append(errs, ctx.Err())...)
+		}
+		if p.now().After(stopAt) {
+			p.log().WarnContext(ctx, "inbound batch outlived its lease; rest left for the next claim", "left", len(items)-i)
+			break
 		}
 		if err := p.process(ctx, &items[i]); err != nil {
 			errs = append(errs, err)
@@ -181,6 +188,7 @@ func (p *Processor) process(ctx context.Context, item *models.InboxItem) error {
 	return p.fail(ctx, item, err)
 }
 
+// errLeaseLost: another processor re-claimed the item after our lease ended.
 var errLeaseLost = errors.New("inbound: lease lost")
 
 // commit reconciles every target's records, publishes their changes and marks
