@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"gorm.io/gorm"
 
+	"github.com/tributary/tributary/config"
 	"github.com/tributary/tributary/forwarding/signing"
 	"github.com/tributary/tributary/models"
 	"github.com/tributary/tributary/storage"
@@ -450,3 +451,6 @@ func (c *signCache) sign(s *signing.Signer, eventID string, ts time.Time, body [
 	e.once.Do(func() { e.sig, e.err = s.Sign(eventID, ts, body) })
 	return e.sig, e.err
 }
+
+// DefaultLease is the claim lease with the default dispatcher settings.
+func DefaultLease() time.Duration { return config.Default().Dispatcher.MaxTimeout + leaseMargin }
