@@ -214,8 +214,12 @@ func TestSyncNow(t *testing.T) {
 		require.NoError(t, b.svc.SyncNow(ctx, b.accA, v.ID))
 		assert.Equal(t, t0.Add(time.Minute), b.row(t, v.ID).NextSyncAt.UTC())
 
-		require.NoError(t, db.Model(&models.Connection{}).Where("id = ?", v.ID).Update("status", models.ConnectionSyncing).Error)
+		// A running poll (leased until NextSyncAt) conflicts; an expired lease does not.
+		require.NoError(t, db.Model(&models.Connection{}).Where("id = ?", v.ID).
+			Updates(map[string]any{"status": models.ConnectionSyncing, "next_sync_at": t0.Add(10 * time.Minute)}).Error)
 		assert.Equal(t, models.ErrCodeConflict, code(b.svc.SyncNow(ctx, b.accA, v.ID)))
+		b.clock.Advance(10 * time.Minute)
+		require.NoError(t, b.svc.SyncNow(ctx, b.accA, v.ID))
 		require.NoError(t, b.svc.MarkNeedsReauth(ctx, v.ID, "token revoked"))
 		err := b.svc.SyncNow(ctx, b.accA, v.ID)
 		assert.Equal(t, models.ErrCodeConflict, code(err))

@@ -171,12 +171,13 @@ func (s *Service) setInterval(ctx context.Context, c *models.Connection, d time.
 }
 
 // SyncNow makes an account's connection due for a poll now. A connection
-// that needs re-authorization, or whose poll is running, is a conflict.
+// that needs re-authorization, or whose poll is running (status syncing with
+// an unexpired lease), is a conflict.
 func (s *Service) SyncNow(ctx context.Context, accountID, id string) error {
 	now := s.clock()
 	res := s.db.WithContext(ctx).Model(&models.Connection{}).
-		Where("id = ? AND account_id = ? AND status NOT IN ?", id, accountID,
-			[]string{models.ConnectionNeedsReauth, models.ConnectionSyncing}).
+		Where("id = ? AND account_id = ? AND (status NOT IN ? OR (status = ? AND next_sync_at <= ?))", id, accountID,
+			[]string{models.ConnectionNeedsReauth, models.ConnectionSyncing}, models.ConnectionSyncing, now).
 		Updates(map[string]any{"next_sync_at": now, "updated_at": now})
 	if res.Error != nil {
 		return fmt.Errorf("sync now %s: %w", id, res.Error)
