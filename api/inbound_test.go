@@ -12,10 +12,15 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
+	"gorm.io/gorm"
 
 	"github.com/tributary/tributary/config"
 	"github.com/tributary/tributary/connectors"
+	"github.com/tributary/tributary/connectors/hubspot"
+	hsfake "github.com/tributary/tributary/connectors/hubspot/fake"
 	"github.com/tributary/tributary/models"
+	"github.com/tributary/tributary/storage/storagetest"
+	"github.com/tributary/tributary/sync/inbound"
 )
 
 // fakeInbound records what Receive got and answers err.
@@ -112,4 +117,52 @@ func TestInboundUnavailableWithoutService(t *testing.T) {
 	status, out := post(t, srv.URL+"/inbound/hubspot", []byte(`[]`), nil)
 	require.Equal(t, http.StatusServiceUnavailable, status)
 	require.Equal(t, "unavailable", out["error"].(map[string]any)["code"])
+}
+
+// The provider's signature covers the URL it called: a real HubSpot
+// delivery to PublicURL + /inbound/hubspot verifies and is stored once.
+func TestInboundEndToEndHubSpot(t *testing.T) {
+	storagetest.Each(t, func(t *testing.T, db *gorm.DB) {
+		hs := hsfake.New()
+		hsSrv := httptest.NewServer(hs)
+		t.Cleanup(hsSrv.Close)
+		app := hubspot.New(connectors.AppConfig{ClientID: hs.ClientID(), ClientSecret: hs.ClientSecret(), BaseURL: hsSrv.URL},
+			hubspot.WithClock(hs.Now))
+		recv := &inbound.Receiver{DB: db, Apps: connectors.NewRegistry(app)}
+
+		cfg := config.Default()
+		var h http.Handler
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
+		t.Cleanup(srv.Close)
+		cfg.PublicURL = srv.URL
+		h = New(Deps{Config: &cfg, Logger: slog.New(slog.DiscardHandler), Registry: prometheus.NewRegistry(),
+			Ready: func(context.Context) error { return nil }, Inbound: recv}).Handler()
+
+		hs.SetWebhookTarget(srv.URL + "/inbound/hubspot")
+		portal := hs.CreatePortal()
+		_, err := hs.Create(portal, "contacts", map[string]string{"email": "ada@example.com"})
+		require.NoError(t, err)
+		reqs := hs.Webhooks(portal) // the fake also POSTed them to the target
+		require.Len(t, reqs, 1)
+		var n int64
+		require.NoError(t, db.Model(&models.InboxItem{}).Count(&n).Error)
+		require.Equal(t, int64(1), n)
+
+		// Replayed by hand: accepted, still stored once. Tampered: 401.
+		status, _ := post(t, srv.URL+"/inbound/hubspot", reqs[0].Body, flat(reqs[0].Header))
+		require.Equal(t, http.StatusOK, status)
+		hdr := flat(reqs[0].Header)
+		status, _ = post(t, srv.URL+"/inbound/hubspot", append(reqs[0].Body, ' '), hdr)
+		require.Equal(t, http.StatusUnauthorized, status)
+		require.NoError(t, db.Model(&models.InboxItem{}).Count(&n).Error)
+		require.Equal(t, int64(1), n)
+	})
+}
+
+func flat(h http.Header) map[string]string {
+	out := map[string]string{}
+	for k := range h {
+		out[k] = h.Get(k)
+	}
+	return out
 }
