@@ -29,6 +29,6 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServe(), newMigrate(), newAccounts(), newAdminKeys(), newSandbox())
+	root.AddCommand(newServe(), newMigrate(), newAccounts(), newAdminKeys(), newWebhooks(), newSandbox())
 	return root
 }

@@ -245,9 +245,24 @@ func TestCLIBootstrap(t *testing.T) {
 	require.True(t, strings.HasPrefix(adm.AdminKey, "trb_admin_"))
 	require.Contains(t, run("migrate"), "up to date")
 
+	// webhooks test sends one signed sample event, verifiable with the JWKS.
+	rc := newJWKSReceiver(t, "")
+	db, err := storage.Open(context.Background(), storage.Options{DataDir: dir})
+	require.NoError(t, err)
+	var out struct {
+		EventID string
+		Attempt struct{ StatusCode int }
+	}
+	require.NoError(t, json.Unmarshal([]byte(run("webhooks", "test", "--endpoint", rc.URL, "--event", "commerce/orders", "--json")), &out))
+	require.Equal(t, 200, out.Attempt.StatusCode)
+	var kid string
+	require.NoError(t, db.Table("signing_keys").Where("account_id = ?", acc.AccountID).Pluck("id", &kid).Error)
+	require.NotEmpty(t, kid)
+	storage.Close(db)
+
 	root := newRoot()
 	root.SetOut(io.Discard)
 	root.SetArgs([]string{"migrate", "--database-url", "mysql://nope", "--data-dir", dir})
-	err := root.ExecuteContext(context.Background())
+	err = root.ExecuteContext(context.Background())
 	require.ErrorContains(t, err, "database_url")
 }

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tributary/tributary/config"
+	"github.com/tributary/tributary/forwarding"
+	"github.com/tributary/tributary/models"
+	"github.com/tributary/tributary/secrets"
+	"github.com/tributary/tributary/storage"
+)
+
+func newWebhooks() *cobra.Command {
+	wh := &cobra.Command{Use: "webhooks", Short: "Work with webhook deliveries"}
+	var endpoint, event, account string
+	var asJSON bool
+	test := &cobra.Command{
+		Use:   "test --endpoint URL --event TOPIC",
+		Short: "Send one signed sample event of TOPIC to URL and print the response",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if endpoint == "" {
+				return fmt.Errorf("--endpoint is required")
+			}
+			c, err := loadConfig(cmd)
+			if err != nil {
+				return err
+			}
+			key, err := c.LoadMasterKey()
+			if err != nil {
+				return err
+			}
+			box, err := secrets.New(key)
+			if err != nil {
+				return fmt.Errorf("master_key: %w", err)
+			}
+			db, err := openDB(cmd.Context(), c, newLogger(c, os.Stderr), c.Migrate)
+			if err != nil {
+				return err
+			}
+			defer storage.Close(db)
+			if account == "" {
+				var ids []string
+				if err := db.Model(&models.Account{}).Limit(2).Pluck("id", &ids).Error; err != nil {
+					return fmt.Errorf("find account: %w", err)
+				}
+				if len(ids) != 1 {
+					return fmt.Errorf("--account is required (the database holds %d accounts)", len(ids))
+				}
+				account = ids[0]
+			}
+			svc := forwarding.New(forwarding.Config{DB: db, Box: box, Dispatcher: c.Dispatcher,
+				AllowHTTP: true, AllowPrivate: c.PrivateAddressesAllowed()})
+			att, eventID, err := svc.SendSample(cmd.Context(), account, endpoint, event)
+			if err != nil {
+				return err
+			}
+			text := fmt.Sprintf("sent %s (%s) to %s\nstatus %d in %d ms\n", eventID, event, endpoint, att.StatusCode, att.ResponseTimeMs)
+			if att.Error != "" {
+				text += "error: " + att.Error + "\n"
+			}
+			if att.ResponseBody != "" {
+				text += "response: " + att.ResponseBody + "\n"
+			}
+			return print(cmd, asJSON, map[string]any{"eventId": eventID, "topic": event, "attempt": att}, text)
+		},
+	}
+	test.Flags().StringVar(&endpoint, "endpoint", "", "receiver URL")
+	test.Flags().StringVar(&event, "event", "crm/contacts", "topic of the sample event")
+	test.Flags().StringVar(&account, "account", "", "account whose key signs (default: the only account)")
+	test.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	config.RegisterFlags(test.Flags())
+	wh.AddCommand(test)
+	return wh
+}
