@@ -131,6 +131,9 @@ func TestCreateValidation(t *testing.T) {
 				assert.Equal(t, tc.field, field(err))
 			})
 		}
+		_, err := b.svc.Create(ctx, b.accA, CreateInput{App: "fakecrm", UserID: "u", Credentials: map[string]string{"api_key": "down"}})
+		assert.Equal(t, models.ErrCodeUnavailable, code(err), "a provider outage is not the user's fault")
+
 		var n int64
 		require.NoError(t, db.Model(&models.Connection{}).Count(&n).Error)
 		assert.Zero(t, n)

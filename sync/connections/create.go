@@ -84,11 +84,7 @@ func (s *Service) Create(ctx context.Context, accountID string, in CreateInput) 
 	}
 	externalID, meta, err := capp.ValidateCredentials(ctx, creds)
 	if err != nil {
-		var coded *models.Error
-		if errors.As(err, &coded) {
-			return View{}, err
-		}
-		return View{}, models.FieldError("credentials", "%s rejected the credentials: %v", in.App, err)
+		return View{}, providerRefusal(in.App, err)
 	}
 	return s.insert(ctx, newConnection{
 		accountID: accountID, app: app, userID: in.UserID, userName: in.UserName, credentials: creds,
@@ -123,6 +119,9 @@ func (s *Service) insert(ctx context.Context, n newConnection, iv intervals) (Vi
 	sub, subscribes := n.app.(connectors.Subscriber)
 	var conn *connectors.Conn
 	if subscribes {
+		if s.external == "" {
+			return View{}, models.Errorf(models.ErrCodeUnavailable, "this deployment has no public URL for %s webhooks", c.App)
+		}
 		c.Metadata = mustJSON(meta)
 		if conn, err = s.openWith(ctx, c, n.credentials); err != nil {
 			return View{}, err
@@ -166,6 +165,22 @@ func (s *Service) insert(ctx context.Context, n newConnection, iv intervals) (Vi
 		return View{}, err
 	}
 	return toView(c, iv), nil
+}
+
+// providerRefusal turns a ValidateCredentials error into the caller's error:
+// coded errors pass, an unreachable or rate-limiting provider is
+// unavailable, anything else means the credentials were refused.
+func providerRefusal(app string, err error) error {
+	var coded *models.Error
+	if errors.As(err, &coded) {
+		return err
+	}
+	var pe *connectors.ProviderError
+	var rl *connectors.RateLimitedError
+	if errors.As(err, &rl) || (errors.As(err, &pe) && (pe.Temporary || pe.StatusCode >= 500)) {
+		return models.Errorf(models.ErrCodeUnavailable, "%s could not check the credentials now (%v); try again later", app, err)
+	}
+	return models.FieldError("credentials", "%s rejected the credentials: %v", app, err)
 }
 
 func (s *Service) sealCredentials(id string, creds map[string]string) ([]byte, error) {

@@ -101,6 +101,8 @@ func (a *credApp) ValidateCredentials(_ context.Context, creds map[string]string
 		return "ext-" + creds["tenant"], map[string]string{"region": "eu"}, nil
 	case "noext":
 		return "", nil, nil
+	case "down":
+		return "", nil, &connectors.ProviderError{StatusCode: 503, Message: "maintenance", Temporary: true}
 	}
 	return "", nil, errors.New("401 invalid api key")
 }

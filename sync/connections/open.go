@@ -9,6 +9,7 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -235,7 +236,7 @@ func (s *Service) MarkNeedsReauth(ctx context.Context, connectionID, reason stri
 		return err
 	}
 	if len(reason) > 1000 {
-		reason = reason[:1000]
+		reason = strings.ToValidUTF8(reason[:1000], "")
 	}
 	now := s.clock()
 	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
