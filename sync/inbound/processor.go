@@ -303,3 +303,20 @@ func (p *Processor) fail(ctx context.Context, item *models.InboxItem, cause erro
 	}
 	return nil
 }
+
+// DefaultRetention is how long processed items are kept by Prune: longer
+// than providers retry a delivery (HubSpot about 3 days, Shopify 48 hours),
+// so a late retry still finds its dedup key.
+const DefaultRetention = 7 * 24 * time.Hour
+
+// Prune deletes items processed more than retention ago (default
+// DefaultRetention) and returns how many it deleted. Run it from a
+// maintenance job on one replica.
+func (p *Processor) Prune(ctx context.Context, retention time.Duration) (int64, error) {
+	before := p.now().Add(-cmp.Or(retention, DefaultRetention))
+	res := p.DB.WithContext(ctx).Where("processed_at IS NOT NULL AND processed_at < ?", before).Delete(&models.InboxItem{})
+	if res.Error != nil {
+		return 0, fmt.Errorf("inbound: prune: %w", res.Error)
+	}
+	return res.RowsAffected, nil
+}

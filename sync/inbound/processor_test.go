@@ -332,3 +332,28 @@ func TestRejectedCredentialsSkipThinNoticesAndMarkReauth(t *testing.T) {
 		require.Empty(t, it.LastError)
 	})
 }
+
+func TestPruneKeepsTheDedupWindow(t *testing.T) {
+	storagetest.Each(t, func(t *testing.T, db *gorm.DB) {
+		b := setup(t, db)
+		portal, _ := b.hubspotPortal(t, true)
+		b.create(t, portal)
+		old := b.hs.Webhooks(portal)
+		b.receiveAll(t, "hubspot", old)
+		require.Equal(t, 1, b.process(t))
+		b.clock.Advance(DefaultRetention - time.Minute)
+		b.create(t, portal)
+		b.receiveAll(t, "hubspot", b.hs.Webhooks(portal)) // unprocessed: never pruned
+
+		n, err := b.proc.Prune(t.Context(), 0)
+		require.NoError(t, err)
+		require.Zero(t, n, "inside the window")
+		b.clock.Advance(2 * time.Minute)
+		n, err = b.proc.Prune(t.Context(), 0)
+		require.NoError(t, err)
+		require.Equal(t, int64(1), n)
+		items := b.inbox(t)
+		require.Len(t, items, 1)
+		require.Nil(t, items[0].ProcessedAt)
+	})
+}

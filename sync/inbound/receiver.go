@@ -16,6 +16,9 @@
 // (it was accepted with 200, so the provider does not retry it forever) and
 // marked processed with its parse error for an operator to see.
 //
+// Prune deletes processed items once no provider would retry them (dedup
+// window, default 7 days).
+//
 // Inbound processing may run beside a poll of the same connection: the
 // reconcile upsert decides, so a change seen by both is emitted once.
 //
