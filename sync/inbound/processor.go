@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"gorm.io/gorm"
@@ -63,6 +64,24 @@ type Processor struct {
 	MaxAttempts int
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
+
+	wakeOnce sync.Once
+	wake     chan struct{}
+}
+
+func (p *Processor) wakeCh() chan struct{} {
+	p.wakeOnce.Do(func() { p.wake = make(chan struct{}, 1) })
+	return p.wake
+}
+
+// Wake makes Run look for due items now instead of at its next tick (wire it
+// as Receiver.Notify so a stored webhook is processed at once in-process;
+// other replicas find it on their tick).
+func (p *Processor) Wake() {
+	select {
+	case p.wakeCh() <- struct{}{}:
+	default:
+	}
 }
 
 func (p *Processor) now() time.Time {
@@ -100,6 +119,7 @@ func (p *Processor) Run(ctx context.Context, every time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-p.wakeCh():
 		}
 	}
 }

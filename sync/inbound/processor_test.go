@@ -312,6 +312,11 @@ func TestRunDrainsAndStops(t *testing.T) {
 		done := make(chan struct{})
 		go func() { b.proc.Run(ctx, time.Hour); close(done) }()
 		require.Eventually(t, func() bool { return len(b.events(t)) == 3 }, 10*time.Second, 10*time.Millisecond)
+		// A newly stored item wakes Run before its (hour-long) tick.
+		b.recv.Notify = b.proc.Wake
+		b.create(t, portal)
+		b.receiveAll(t, "hubspot", b.hs.Webhooks(portal))
+		require.Eventually(t, func() bool { return len(b.events(t)) == 4 }, 10*time.Second, 10*time.Millisecond)
 		cancel()
 		<-done
 	})

@@ -66,6 +66,8 @@ type Receiver struct {
 	Now func() time.Time
 	// Logger receives refused and duplicate deliveries; nil means slog.Default().
 	Logger *slog.Logger
+	// Notify, when set, is called after a new item is stored (Processor.Wake).
+	Notify func()
 }
 
 func (r *Receiver) now() time.Time {
@@ -165,6 +167,9 @@ func (r *Receiver) Receive(ctx context.Context, app string, req *connectors.Inbo
 	}
 	if res.RowsAffected == 0 {
 		return r.duplicate(ctx, app, item.DedupKey)
+	}
+	if r.Notify != nil {
+		r.Notify()
 	}
 	return nil
 }
