@@ -94,7 +94,7 @@ WHERE id = ? AND lease_token = ?`,
 
 // interval is the connection's poll interval: its own override, else the
 // account default, else the deployment default — never below the account
-// floor.
+// floor nor the deployment's MinInterval.
 func (s *Scheduler) interval(ctx context.Context, c *models.Connection) time.Duration {
 	d := c.PollInterval
 	if s.cfg.Accounts != nil {
@@ -113,7 +113,7 @@ func (s *Scheduler) interval(ctx context.Context, c *models.Connection) time.Dur
 	if d <= 0 {
 		d = s.cfg.DefaultInterval
 	}
-	return d
+	return max(d, s.cfg.MinInterval)
 }
 
 // jitter spreads d by ±Jitter×d.

@@ -74,6 +74,8 @@ type Config struct {
 	Concurrency int
 	// DefaultInterval is the deployment's poll interval (12h).
 	DefaultInterval time.Duration
+	// MinInterval is the deployment floor under every interval (0 = none).
+	MinInterval time.Duration
 	// Jitter spreads next poll times by ±Jitter×interval (0.1); negative
 	// disables it.
 	Jitter float64

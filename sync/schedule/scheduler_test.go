@@ -172,11 +172,12 @@ func TestNextPollInterval(t *testing.T) {
 		{"account default", 0, 6 * time.Hour, 0, 6 * time.Hour},
 		{"connection override", time.Hour, 6 * time.Hour, 0, time.Hour},
 		{"account floor", 10 * time.Minute, 0, 30 * time.Minute, 30 * time.Minute},
+		{"deployment floor", time.Minute, 0, 0, 5 * time.Minute},
 	}
 	storagetest.Each(t, func(t *testing.T, db *gorm.DB) {
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
-				b := setup(t, db, nil)
+				b := setup(t, db, func(c *Config) { c.MinInterval = 5 * time.Minute })
 				require.NoError(t, db.Model(&models.Account{}).Where("id = ?", b.accID).Updates(map[string]any{
 					"default_poll_interval": tc.accountDefault, "min_poll_interval": tc.accountMin}).Error)
 				id := b.conn(t, models.ConnectionActive, t0, func(c *models.Connection) { c.PollInterval = tc.connInterval })
