@@ -52,16 +52,16 @@ func (f *fakeConns) Get(_ context.Context, accountID, id string) (*models.Connec
 	return &cp, nil
 }
 
-// inbound is Tributary's /inbound/sandbox as the app sees it: it verifies
+// inboundEndpoint is Tributary's /inbound/sandbox as the app sees it: it verifies
 // every webhook with the connector and keeps the requests per account.
-type inbound struct {
+type inboundEndpoint struct {
 	conn *sandbox.Connector
 	mu   sync.Mutex
 	got  map[string][]*connectors.InboundRequest
 	fail int // answer this status instead of 202 when set
 }
 
-func (in *inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (in *inboundEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	req := &connectors.InboundRequest{Method: r.Method, URL: "http://" + r.Host + r.URL.String(), Header: r.Header.Clone(), Body: body, ReceivedAt: time.Now()}
 	in.mu.Lock()
@@ -83,7 +83,7 @@ func (in *inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusAccepted)
 }
 
-func (in *inbound) take(account string) []*connectors.InboundRequest {
+func (in *inboundEndpoint) take(account string) []*connectors.InboundRequest {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	out := in.got[account]
@@ -91,7 +91,7 @@ func (in *inbound) take(account string) []*connectors.InboundRequest {
 	return out
 }
 
-func (in *inbound) setFail(status int) {
+func (in *inboundEndpoint) setFail(status int) {
 	in.mu.Lock()
 	in.fail = status
 	in.mu.Unlock()
@@ -104,7 +104,7 @@ type bundle struct {
 	conn  *sandbox.Connector
 	clock *clock
 	conns *fakeConns
-	in    *inbound
+	in    *inboundEndpoint
 	seq   int
 }
 
@@ -116,7 +116,7 @@ func setup(t *testing.T, db *gorm.DB) *bundle {
 	svc.Now = b.clock.Now
 	b.svc = svc
 	b.conn = sandbox.New(svc, secret)
-	b.in = &inbound{conn: b.conn, got: map[string][]*connectors.InboundRequest{}}
+	b.in = &inboundEndpoint{conn: b.conn, got: map[string][]*connectors.InboundRequest{}}
 	srv := httptest.NewServer(b.in)
 	t.Cleanup(srv.Close)
 	svc.InboundURL = srv.URL + "/inbound/sandbox"
