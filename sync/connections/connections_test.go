@@ -60,7 +60,7 @@ func TestCreateGetList(t *testing.T) {
 		noext, err := b.svc.Create(ctx, b.accA, CreateInput{App: "fakecrm", UserID: "u2", Credentials: map[string]string{"api_key": "noext"}})
 		require.NoError(t, err)
 		assert.Equal(t, noext.ID, noext.ExternalID)
-		third := b.createCred(t, b.accA, "u1")
+		third := b.createCred(t, b.accA, "u3")
 		b.createCred(t, b.accB, "u1")
 
 		got, err := b.svc.View(ctx, b.accA, v.ID)
@@ -77,9 +77,10 @@ func TestCreateGetList(t *testing.T) {
 		ids := []string{page1[0].ID, page1[1].ID, page2[0].ID}
 		assert.Equal(t, []string{v.ID, noext.ID, third.ID}, ids)
 
-		byUser, _, err := b.svc.List(ctx, b.accA, "u1", 50, "")
+		byUser, _, err := b.svc.List(ctx, b.accA, "u3", 50, "")
 		require.NoError(t, err)
-		assert.Len(t, byUser, 2)
+		require.Len(t, byUser, 1)
+		assert.Equal(t, third.ID, byUser[0].ID)
 		_, _, err = b.svc.List(ctx, b.accA, "", 50, "bogus")
 		assert.Equal(t, models.ErrCodeInvalid, code(err))
 	})
@@ -283,5 +284,38 @@ func TestPublishFailureRollsBack(t *testing.T) {
 
 		require.ErrorIs(t, b.svc.MarkNeedsReauth(ctx, v.ID, "x"), b.pub.err)
 		assert.Equal(t, models.ConnectionActive, b.row(t, v.ID).Status)
+	})
+}
+
+func TestReconnectReauthorizes(t *testing.T) {
+	storagetest.Each(t, func(t *testing.T, db *gorm.DB) {
+		b := setup(t, db)
+		ctx := context.Background()
+		v := b.createCred(t, b.accA, "u1")
+		require.NoError(t, b.svc.MarkNeedsReauth(ctx, v.ID, "revoked"))
+		b.clock.Advance(time.Hour)
+		require.NoError(t, db.Model(&models.Connection{}).Where("id = ?", v.ID).Update("next_sync_at", t0.Add(9*time.Hour)).Error)
+
+		// Same user, same provider account: the connection is re-authorized.
+		again, err := b.svc.Create(ctx, b.accA, CreateInput{App: "fakecrm", UserID: "u1", UserName: "renamed",
+			Credentials: map[string]string{"api_key": "good", "tenant": "u1", "extra": "new"}})
+		require.NoError(t, err)
+		assert.Equal(t, v.ID, again.ID)
+		assert.Equal(t, models.ConnectionActive, again.Status)
+		assert.Nil(t, again.LastError)
+		assert.Equal(t, "renamed", again.UserName)
+		assert.Equal(t, t0.Add(time.Hour), again.NextSyncAt)
+		row := b.row(t, v.ID)
+		conn, err := b.svc.Open(ctx, &row)
+		require.NoError(t, err)
+		assert.Equal(t, "new", conn.Credentials["extra"])
+		assert.Equal(t, []string{models.TopicConnectionCreated, models.TopicConnectionReauthRequired}, b.pub.topics())
+
+		// Another user, or another account, gets a connection of its own.
+		other := b.createCred(t, b.accB, "u1")
+		assert.NotEqual(t, v.ID, other.ID)
+		var n int64
+		require.NoError(t, db.Model(&models.Connection{}).Count(&n).Error)
+		assert.EqualValues(t, 2, n)
 	})
 }

@@ -95,6 +95,11 @@ func (s *Service) Create(ctx context.Context, accountID string, in CreateInput) 
 // insert subscribes native webhooks when the app has them, then stores the
 // connection and publishes connection/created in one transaction. When the
 // transaction fails the subscription is undone (best effort).
+//
+// Connecting the same provider account again for the same user (same app,
+// userId and ExternalID) re-authorizes the existing connection instead of
+// creating a second one that would poll the same data: its credentials are
+// replaced and a needs_reauth connection becomes active and due now.
 func (s *Service) insert(ctx context.Context, n newConnection, iv intervals) (View, error) {
 	now := s.clock()
 	c := &models.Connection{
@@ -103,6 +108,13 @@ func (s *Service) insert(ctx context.Context, n newConnection, iv intervals) (Vi
 		PollInterval: n.pollInterval, NextSyncAt: now, Cursors: "{}", EmitBackfill: n.emitBackfill,
 		CreatedAt: now, UpdatedAt: now,
 	}
+	existing, err := s.findReconnect(ctx, c)
+	if err != nil {
+		return View{}, err
+	}
+	if existing != nil {
+		c.ID = existing.ID
+	}
 	if c.ExternalID == "" {
 		c.ExternalID = c.ID
 	}
@@ -110,11 +122,9 @@ func (s *Service) insert(ctx context.Context, n newConnection, iv intervals) (Vi
 	for k, v := range n.metadata {
 		meta[k] = v
 	}
-	sealed, err := s.sealCredentials(c.ID, n.credentials)
-	if err != nil {
+	if c.CredentialsEnc, err = s.sealCredentials(c.ID, n.credentials); err != nil {
 		return View{}, err
 	}
-	c.CredentialsEnc = sealed
 
 	sub, subscribes := n.app.(connectors.Subscriber)
 	var conn *connectors.Conn
@@ -136,6 +146,9 @@ func (s *Service) insert(ctx context.Context, n newConnection, iv intervals) (Vi
 	}
 	c.Metadata = mustJSON(meta)
 
+	if existing != nil {
+		return s.reauthorize(ctx, c, n, iv)
+	}
 	ev, err := s.systemEvent(c, iv, models.TopicConnectionCreated, models.UpdateCreated)
 	if err != nil {
 		return View{}, err
@@ -144,11 +157,8 @@ func (s *Service) insert(ctx context.Context, n newConnection, iv intervals) (Vi
 		if err := tx.Create(c).Error; err != nil {
 			return fmt.Errorf("insert connection: %w", err)
 		}
-		if n.sessionID != "" {
-			if err := tx.Model(&models.ConnectSession{}).Where("id = ?", n.sessionID).
-				Update("connection_id", c.ID).Error; err != nil {
-				return fmt.Errorf("link connect session: %w", err)
-			}
+		if err := linkSession(tx, n.sessionID, c.ID); err != nil {
+			return err
 		}
 		if err := s.publisher.Publish(ctx, tx, n.accountID, ev); err != nil {
 			return fmt.Errorf("publish %s: %w", models.TopicConnectionCreated, err)
@@ -165,6 +175,71 @@ func (s *Service) insert(ctx context.Context, n newConnection, iv intervals) (Vi
 		return View{}, err
 	}
 	return toView(c, iv), nil
+}
+
+// findReconnect returns the account's connection of the same user to the
+// same provider account, if any.
+func (s *Service) findReconnect(ctx context.Context, c *models.Connection) (*models.Connection, error) {
+	if c.ExternalID == "" {
+		return nil, nil
+	}
+	var rows []models.Connection
+	err := s.db.WithContext(ctx).Where("account_id = ? AND app = ? AND user_id = ? AND external_id = ?",
+		c.AccountID, c.App, c.UserID, c.ExternalID).Order("id").Limit(1).Find(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("find existing connection: %w", err)
+	}
+	if len(rows) == 0 {
+		return nil, nil
+	}
+	return &rows[0], nil
+}
+
+// reauthorize stores new credentials on an existing connection; one that
+// needed re-authorization becomes active and due now.
+func (s *Service) reauthorize(ctx context.Context, c *models.Connection, n newConnection, iv intervals) (View, error) {
+	now := s.clock()
+	set := map[string]any{"credentials_enc": c.CredentialsEnc, "metadata": c.Metadata, "updated_at": now}
+	if n.userName != "" {
+		set["user_name"] = n.userName
+	}
+	if n.pollInterval > 0 {
+		set["poll_interval"] = n.pollInterval
+	}
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		res := tx.Model(&models.Connection{}).Where("id = ?", c.ID).Updates(set)
+		if res.Error != nil {
+			return fmt.Errorf("re-authorize %s: %w", c.ID, res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return models.Errorf(models.ErrCodeConflict, "connection %s was deleted meanwhile; connect again", c.ID)
+		}
+		err := tx.Model(&models.Connection{}).Where("id = ? AND status = ?", c.ID, models.ConnectionNeedsReauth).
+			Updates(map[string]any{"status": models.ConnectionActive, "last_error": "", "next_sync_at": now}).Error
+		if err != nil {
+			return fmt.Errorf("reactivate %s: %w", c.ID, err)
+		}
+		return linkSession(tx, n.sessionID, c.ID)
+	})
+	if err != nil {
+		return View{}, err
+	}
+	fresh, err := s.byID(ctx, c.ID)
+	if err != nil {
+		return View{}, err
+	}
+	return toView(fresh, iv), nil
+}
+
+func linkSession(tx *gorm.DB, sessionID, connectionID string) error {
+	if sessionID == "" {
+		return nil
+	}
+	if err := tx.Model(&models.ConnectSession{}).Where("id = ?", sessionID).
+		Update("connection_id", connectionID).Error; err != nil {
+		return fmt.Errorf("link connect session: %w", err)
+	}
+	return nil
 }
 
 // providerRefusal turns a ValidateCredentials error into the caller's error:

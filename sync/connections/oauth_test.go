@@ -279,6 +279,16 @@ func TestRefreshFailure(t *testing.T) {
 		assert.Equal(t, row.ID, ev.ConnectionID)
 		assert.Contains(t, string(ev.DataPayload), `"status":"needs_reauth"`)
 		assert.True(t, b.pub.inTx[1])
+
+		// The user connects again: the same connection is re-authorized.
+		b.prov.setRefreshErr(0)
+		again := b.connect(t, b.accA)
+		assert.Equal(t, row.ID, again.ID)
+		assert.Equal(t, models.ConnectionActive, again.Status)
+		conn, err = b.svc.Open(ctx, &again)
+		require.NoError(t, err)
+		_, err = get(t, conn, b.prov.URL)
+		require.NoError(t, err)
 	})
 }
 
