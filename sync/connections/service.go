@@ -6,7 +6,8 @@
 // (with the provider-side webhook subscription and the connection's
 // snapshots). The system events connection/created, connection/deleted and
 // connection/reauth_required are published through forwarding's Publish in
-// the same transaction as the row change.
+// the same transaction as the row change. Connecting the same provider
+// account again for the same user re-authorizes the existing connection.
 //
 // It does not poll (sync/poll), schedule (sync/schedule) or process inbound
 // webhooks (sync/inbound); those open connections through Open.
