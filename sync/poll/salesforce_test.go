@@ -1,0 +1,99 @@
+package poll
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"gorm.io/gorm"
+
+	"github.com/tributary/tributary/connectors"
+	"github.com/tributary/tributary/connectors/conformance"
+	"github.com/tributary/tributary/connectors/salesforce"
+	sffake "github.com/tributary/tributary/connectors/salesforce/fake"
+	"github.com/tributary/tributary/models"
+	"github.com/tributary/tributary/storage/storagetest"
+)
+
+// sfOpener opens every connection on one org of the Salesforce fake.
+type sfOpener struct {
+	fakeOpener
+	url, access string
+}
+
+func (o *sfOpener) Open(ctx context.Context, c *models.Connection) (*connectors.Conn, error) {
+	return &connectors.Conn{ID: c.ID, ExternalID: c.ExternalID, Metadata: map[string]string{"instance_url": o.url},
+		HTTP: &http.Client{Transport: conformance.NewBearer(o.access)}}, nil
+}
+
+// TestSalesforceConnector polls the Salesforce connector against its fake
+// provider: paging with modstamp cursors, getDeleted, REQUEST_LIMIT_EXCEEDED
+// deferral with the cursor kept, and a full scan once the 15-day deletion
+// window has expired.
+func TestSalesforceConnector(t *testing.T) {
+	storagetest.Each(t, func(t *testing.T, db *gorm.DB) {
+		b := setup(t, db)
+		f := sffake.New(sffake.WithClock(b.clk.Now), sffake.WithPageSize(200), sffake.WithSessionTTL(365*24*time.Hour))
+		srv := httptest.NewServer(f)
+		t.Cleanup(srv.Close)
+		org := f.NewTenant()
+		access, _, err := f.Tokens(org)
+		require.NoError(t, err)
+		b.runner.Apps = fakeApps{salesforce.New(connectors.AppConfig{BaseURL: srv.URL}, salesforce.WithClock(b.clk.Now))}
+		b.runner.Opener = &sfOpener{url: srv.URL, access: access}
+		require.NoError(t, db.Model(&models.Connection{}).Where("id = ?", b.connID).Updates(map[string]any{"app": "salesforce", "external_id": org}).Error)
+
+		var ids []string
+		for _, email := range []string{"a@x.test", "b@x.test", "c@x.test"} {
+			id, err := f.Create(org, "Contact", map[string]any{"LastName": "Hopper", "Email": email})
+			require.NoError(t, err)
+			ids = append(ids, id)
+			b.clk.Add(time.Second)
+		}
+		res, err := b.run(t)
+		require.NoError(t, err, "%+v", res)
+		assert.True(t, res.Initial)
+		assert.Equal(t, RunCompleted, res.Status)
+		assert.Equal(t, []string{"sync/completed:created"}, topicsOf(b.pub.take()))
+		created := res.Counts.Created
+		assert.GreaterOrEqual(t, created, 3)
+
+		// An update and a delete (getDeleted) are one event each.
+		b.clk.Add(time.Hour)
+		require.NoError(t, f.Update(org, "Contact", ids[0], map[string]any{"Email": "new@x.test"}))
+		require.NoError(t, f.Delete(org, "Contact", ids[1]))
+		b.clk.Add(time.Minute)
+		res, err = b.run(t)
+		require.NoError(t, err, "%+v", res)
+		envs := dataEvents(b.pub.take())
+		require.Equal(t, []string{"crm/contacts:deleted", "crm/contacts:updated"}, topicsOf(envs))
+		assert.Equal(t, []string{"email"}, envs[1].ChangedFields)
+
+		// REQUEST_LIMIT_EXCEEDED defers the run and keeps the cursor.
+		before := b.conn(t).Cursors
+		f.FailNext(org, "rate_limit", 1)
+		b.clk.Add(time.Hour)
+		res, err = b.run(t)
+		require.NoError(t, err)
+		assert.Equal(t, RunDeferred, res.Status, res.Error)
+		assert.Positive(t, res.RetryAfter)
+		assert.Equal(t, before, b.conn(t).Cursors)
+
+		// Sixteen days later getDeleted refuses the window: a full scan finds
+		// the record deleted meanwhile (and nothing else).
+		b.clk.Add(time.Hour)
+		require.NoError(t, f.Delete(org, "Contact", ids[2]))
+		b.clk.Add(16 * 24 * time.Hour)
+		res, err = b.run(t)
+		require.NoError(t, err, "%+v", res)
+		assert.Equal(t, RunCompleted, res.Status)
+		envs = dataEvents(b.pub.take())
+		require.Equal(t, []string{"crm/contacts:deleted"}, topicsOf(envs))
+		assert.Contains(t, string(envs[0].DataPayload), ids[2])
+		assert.Positive(t, b.conn(t).Generation)
+	})
+}
