@@ -25,19 +25,15 @@ package reconcile
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"slices"
 	"sort"
-	"strings"
 	"time"
 
 	"gorm.io/gorm"
 
 	"github.com/tributary/tributary/models"
-	"github.com/tributary/tributary/storage"
 )
 
 // Change kinds.
@@ -67,48 +63,6 @@ func Hash(data any) (hash string, fields map[string]json.RawMessage, err error) 
 		return "", nil, fmt.Errorf("reconcile: marshal: %w", err)
 	}
 	return hashJSON(raw)
-}
-
-func hashJSON(raw []byte) (string, map[string]json.RawMessage, error) {
-	fields := map[string]json.RawMessage{}
-	if len(raw) > 0 && !bytes.Equal(raw, []byte("null")) {
-		if err := json.Unmarshal(raw, &fields); err != nil {
-			return "", nil, fmt.Errorf("reconcile: record is not a JSON object: %w", err)
-		}
-	}
-	for _, k := range models.VolatileFields {
-		delete(fields, k)
-	}
-	for k, v := range fields {
-		c, err := canonical(v)
-		if err != nil {
-			return "", nil, err
-		}
-		fields[k] = c
-	}
-	// encoding/json sorts map keys, so this is canonical.
-	b, err := json.Marshal(fields)
-	if err != nil {
-		return "", nil, fmt.Errorf("reconcile: canonical: %w", err)
-	}
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:]), fields, nil
-}
-
-// canonical re-encodes a JSON value with sorted keys and compact spacing,
-// keeping numbers exact.
-func canonical(v json.RawMessage) (json.RawMessage, error) {
-	d := json.NewDecoder(bytes.NewReader(v))
-	d.UseNumber()
-	var x any
-	if err := d.Decode(&x); err != nil {
-		return nil, fmt.Errorf("reconcile: canonical: %w", err)
-	}
-	b, err := json.Marshal(x)
-	if err != nil {
-		return nil, fmt.Errorf("reconcile: canonical: %w", err)
-	}
-	return b, nil
 }
 
 // Diff returns the sorted top-level keys whose values differ between two
@@ -150,7 +104,6 @@ type key struct{ object, remoteID string }
 type prepared struct {
 	rec     models.Record
 	hash    string
-	fields  map[string]json.RawMessage
 	payload []byte
 	rua     time.Time
 }
@@ -170,8 +123,7 @@ func prepare(rec models.Record) (prepared, error) {
 	if err != nil {
 		return p, fmt.Errorf("reconcile: marshal %s %s: %w", rec.Object, rec.RemoteID, err)
 	}
-	p.hash, p.fields, err = hashJSON(raw)
-	if err != nil {
+	if p.hash, err = fastHash(raw); err != nil {
 		return p, err
 	}
 	p.payload = raw
@@ -197,21 +149,34 @@ func (r *Reconciler) Apply(tx *gorm.DB, connectionID string, rec models.Record, 
 	return cs[0], nil
 }
 
-// ApplyPage reconciles a page of records inside tx: the existing snapshots are
-// read in one query, absent ones are inserted in one statement, and unchanged
-// ones are stamped in one statement per object. It returns only real changes,
-// in page order.
+// ApplyPage reconciles a page of records inside tx and returns only real
+// changes, in page order. A page costs a handful of statements whatever its
+// size: the stored versions are read in one query, absent records are
+// inserted in one statement, records whose content did not change are
+// stamped with generation in one statement, and only records whose content
+// differs are locked and updated one by one. Pages of 500–1000 records are
+// cheapest per record.
 func (r *Reconciler) ApplyPage(tx *gorm.DB, connectionID string, recs []models.Record, generation int64) ([]Change, error) {
 	return r.apply(tx, connectionID, recs, generation, false)
 }
 
-const chunk = 200
-
+// apply runs in four steps. (1) Read the stored version of every distinct
+// key without locking: a record whose hash, deleted flag and version show
+// that the conditional update would not change the row is a no-op, decided
+// against a consistent read (serializing it before any concurrent writer).
+// (2) Absent records are inserted with ON CONFLICT DO NOTHING; the insert
+// decides "created". (3) The rest, and inserts that lost a race, are read
+// again locked (FOR UPDATE on PostgreSQL) and reconciled with the
+// conditional UPDATE, which decides "updated"/"deleted". Later occurrences of
+// a key already in the page follow one by one, in page order. (4) No-ops
+// are stamped with generation in one statement per object.
 func (r *Reconciler) apply(tx *gorm.DB, connectionID string, recs []models.Record, generation int64, all bool) ([]Change, error) {
 	now := r.now()
+	st := newStore(tx, connectionID)
 	preps := make([]prepared, len(recs))
-	keys := make([]key, 0, len(recs))
-	seenKey := map[key]bool{}
+	first := make(map[key]int, len(recs))
+	var keys []key
+	var repeats []int // later occurrences of a key, in page order
 	for i, rec := range recs {
 		p, err := prepare(rec)
 		if err != nil {
@@ -219,100 +184,94 @@ func (r *Reconciler) apply(tx *gorm.DB, connectionID string, recs []models.Recor
 		}
 		preps[i] = p
 		k := key{rec.Object, rec.RemoteID}
-		if !seenKey[k] {
-			seenKey[k] = true
-			keys = append(keys, k)
+		if _, dup := first[k]; dup {
+			repeats = append(repeats, i)
+			continue
 		}
+		first[k] = i
+		keys = append(keys, k)
 	}
-	cur, err := loadSnapshots(tx, connectionID, keys)
+	meta, err := st.readMeta(keys)
 	if err != nil {
 		return nil, err
 	}
 
 	out := make([]Change, len(recs))
-	var pendingIdx []int // records waiting for the batched insert
-	pending := map[key]bool{}
 	stamps := map[string][]string{} // object -> remote ids to stamp
+	var absent, candidates []int
+	for _, k := range keys {
+		i := first[k]
+		p := preps[i]
+		m, ok := meta[k]
+		if !ok {
+			absent = append(absent, i)
+			continue
+		}
+		if m.wouldChange(p) {
+			candidates = append(candidates, i)
+			continue
+		}
+		if generation > m.generation {
+			stamps[k.object] = append(stamps[k.object], k.remoteID)
+		}
+	}
 
-	flush := func() error {
-		if len(pendingIdx) == 0 {
-			return nil
+	inserted, err := st.insert(preps, absent, generation, now)
+	if err != nil {
+		return nil, err
+	}
+	for _, i := range absent {
+		p := preps[i]
+		if !inserted[key{p.rec.Object, p.rec.RemoteID}] {
+			candidates = append(candidates, i) // a racing transaction inserted it first
+			continue
 		}
-		inserted, err := insertAbsent(tx, connectionID, preps, pendingIdx, generation, now)
+		if !p.rec.Deleted {
+			out[i] = Change{Kind: Created, Object: p.rec.Object, RemoteID: p.rec.RemoteID, Payload: p.payload}
+		}
+	}
+
+	if len(candidates) > 0 {
+		ck := make([]key, len(candidates))
+		for n, i := range candidates {
+			ck[n] = key{preps[i].rec.Object, preps[i].rec.RemoteID}
+		}
+		locked, err := st.readLocked(ck)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		for _, i := range pendingIdx {
-			p := preps[i]
-			k := key{p.rec.Object, p.rec.RemoteID}
-			if inserted[k] {
-				cur[k] = &models.Snapshot{ConnectionID: connectionID, Object: k.object, RemoteID: k.remoteID,
-					ContentHash: p.hash, Payload: p.payload, RemoteUpdatedAt: p.rua, Deleted: p.rec.Deleted, ScanGeneration: generation}
-				if !p.rec.Deleted {
-					out[i] = Change{Kind: Created, Object: k.object, RemoteID: k.remoteID, Payload: p.payload}
-				}
-				continue
-			}
-			// A racing transaction inserted it first: lock it and update.
-			m, err := loadSnapshots(tx, connectionID, []key{k})
-			if err != nil {
-				return err
-			}
-			s := m[k]
+		for n, i := range candidates {
+			s := locked[ck[n]]
 			if s == nil {
-				return fmt.Errorf("reconcile: %s %s: snapshot vanished", k.object, k.remoteID)
+				return nil, fmt.Errorf("reconcile: %s %s: snapshot vanished", ck[n].object, ck[n].remoteID)
 			}
-			cur[k] = s
-			c, stamp, err := r.update(tx, s, p, generation, now)
+			c, stamp, err := r.update(tx, s, preps[i], generation, now)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			out[i] = c
 			if stamp {
-				stamps[k.object] = append(stamps[k.object], k.remoteID)
+				stamps[s.Object] = append(stamps[s.Object], s.RemoteID)
 			}
 		}
-		pendingIdx = pendingIdx[:0]
-		clear(pending)
-		return nil
 	}
 
-	for i, p := range preps {
-		k := key{p.rec.Object, p.rec.RemoteID}
-		if pending[k] {
-			if err := flush(); err != nil {
-				return nil, err
-			}
-		}
-		s := cur[k]
-		if s == nil {
-			pending[k] = true
-			pendingIdx = append(pendingIdx, i)
-			continue
-		}
-		c, stamp, err := r.update(tx, s, p, generation, now)
+	for _, i := range repeats {
+		c, stamp, err := r.applyOne(tx, st, preps[i], generation, now)
 		if err != nil {
 			return nil, err
 		}
 		out[i] = c
 		if stamp {
-			stamps[k.object] = append(stamps[k.object], k.remoteID)
+			stamps[preps[i].rec.Object] = append(stamps[preps[i].rec.Object], preps[i].rec.RemoteID)
 		}
 	}
-	if err := flush(); err != nil {
-		return nil, err
-	}
+
 	if generation > 0 {
 		for object, ids := range stamps {
 			slices.Sort(ids)
-			ids = slices.Compact(ids)
-			for start := 0; start < len(ids); start += chunk {
-				end := min(start+chunk, len(ids))
-				err := tx.Exec(`UPDATE snapshots SET scan_generation = ? WHERE connection_id = ? AND object = ? AND remote_id IN ? AND scan_generation < ?`,
-					generation, connectionID, object, ids[start:end], generation).Error
-				if err != nil {
-					return nil, fmt.Errorf("reconcile: stamp generation: %w", err)
-				}
+			if err := st.stamp(object, slices.Compact(ids), generation); err != nil {
+				return nil, err
 			}
 		}
 	}
@@ -328,11 +287,40 @@ func (r *Reconciler) apply(tx *gorm.DB, connectionID string, recs []models.Recor
 	return changes, nil
 }
 
+// applyOne reconciles one record on its own: read locked, insert when absent,
+// otherwise (or when a racing insert won) the conditional update.
+func (r *Reconciler) applyOne(tx *gorm.DB, st *store, p prepared, generation int64, now time.Time) (Change, bool, error) {
+	k := key{p.rec.Object, p.rec.RemoteID}
+	for attempt := 0; attempt < 2; attempt++ {
+		m, err := st.readLocked([]key{k})
+		if err != nil {
+			return Change{}, false, err
+		}
+		if s := m[k]; s != nil {
+			return r.update(tx, s, p, generation, now)
+		}
+		if attempt > 0 {
+			break
+		}
+		ins, err := st.insert([]prepared{p}, []int{0}, generation, now)
+		if err != nil {
+			return Change{}, false, err
+		}
+		if ins[k] {
+			if p.rec.Deleted {
+				return Change{}, false, nil
+			}
+			return Change{Kind: Created, Object: k.object, RemoteID: k.remoteID, Payload: p.payload}, false, nil
+		}
+	}
+	return Change{}, false, fmt.Errorf("reconcile: %s %s: snapshot vanished", k.object, k.remoteID)
+}
+
 // update reconciles p against the stored (and, on PostgreSQL, locked)
-// snapshot s with one conditional UPDATE. It updates s in place when the row
-// changed, and reports whether the row still needs its generation stamped.
+// snapshot s with one conditional UPDATE, and reports whether the row still
+// needs its generation stamped.
 func (r *Reconciler) update(tx *gorm.DB, s *models.Snapshot, p prepared, generation int64, now time.Time) (Change, bool, error) {
-	newHash, newPayload, newFields := p.hash, p.payload, p.fields
+	newHash, newPayload := p.hash, p.payload
 	if p.rec.Data == nil { // delete without data: keep the last payload
 		newHash, newPayload = s.ContentHash, s.Payload
 	}
@@ -374,73 +362,13 @@ WHERE connection_id = ? AND object = ? AND remote_id = ?
 		if err != nil {
 			return Change{}, false, err
 		}
+		_, newFields, err := hashJSON(newPayload)
+		if err != nil {
+			return Change{}, false, err
+		}
 		c.ChangedFields, c.Previous = Diff(prevFields, newFields)
 	}
 	return c, false, nil
-}
-
-// loadSnapshots reads the snapshots of keys, locking them on PostgreSQL.
-func loadSnapshots(tx *gorm.DB, connectionID string, keys []key) (map[key]*models.Snapshot, error) {
-	out := make(map[key]*models.Snapshot, len(keys))
-	for start := 0; start < len(keys); start += chunk {
-		end := min(start+chunk, len(keys))
-		var b strings.Builder
-		args := []any{connectionID}
-		b.WriteString(`SELECT * FROM snapshots WHERE connection_id = ? AND (object, remote_id) IN (`)
-		for i, k := range keys[start:end] {
-			if i > 0 {
-				b.WriteString(",")
-			}
-			b.WriteString("(?,?)")
-			args = append(args, k.object, k.remoteID)
-		}
-		b.WriteString(")")
-		if storage.IsPostgres(tx) {
-			b.WriteString(" ORDER BY object, remote_id FOR UPDATE")
-		}
-		var rows []models.Snapshot
-		if err := tx.Raw(b.String(), args...).Scan(&rows).Error; err != nil {
-			return nil, fmt.Errorf("reconcile: read snapshots: %w", err)
-		}
-		for i := range rows {
-			s := &rows[i]
-			s.RemoteUpdatedAt = normTime(s.RemoteUpdatedAt)
-			out[key{s.Object, s.RemoteID}] = s
-		}
-	}
-	return out, nil
-}
-
-// insertAbsent inserts the snapshots of preps[idx] with ON CONFLICT DO
-// NOTHING and returns the keys it inserted.
-func insertAbsent(tx *gorm.DB, connectionID string, preps []prepared, idx []int, generation int64, now time.Time) (map[key]bool, error) {
-	inserted := map[key]bool{}
-	for start := 0; start < len(idx); start += chunk {
-		end := min(start+chunk, len(idx))
-		var b strings.Builder
-		var args []any
-		b.WriteString(`INSERT INTO snapshots (connection_id, object, remote_id, content_hash, payload, remote_updated_at, deleted, scan_generation, updated_at) VALUES `)
-		for n, i := range idx[start:end] {
-			p := preps[i]
-			if n > 0 {
-				b.WriteString(",")
-			}
-			b.WriteString("(?,?,?,?,?,?,?,?,?)")
-			args = append(args, connectionID, p.rec.Object, p.rec.RemoteID, p.hash, p.payload, p.rua, p.rec.Deleted, generation, now)
-		}
-		b.WriteString(` ON CONFLICT (connection_id, object, remote_id) DO NOTHING RETURNING object, remote_id`)
-		var rows []struct {
-			Object   string
-			RemoteID string
-		}
-		if err := tx.Raw(b.String(), args...).Scan(&rows).Error; err != nil {
-			return nil, fmt.Errorf("reconcile: insert snapshots: %w", err)
-		}
-		for _, r := range rows {
-			inserted[key{r.Object, r.RemoteID}] = true
-		}
-	}
-	return inserted, nil
 }
 
 // MarkUnseenDeleted ends a completed full scan of object: every snapshot of
