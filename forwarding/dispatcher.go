@@ -91,37 +91,50 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	var inflight sync.WaitGroup
 	defer func() { inflight.Wait(); close(results); <-flushed }()
 
+	freed := make(chan struct{}, 1)
 	tick := time.NewTimer(0)
 	defer tick.Stop()
 	retries := 0
+	// Claim when at least a quarter of the workers are free, so each claim
+	// query carries a useful batch.
+	lowWater := max(1, min(d.s.cfg.BatchSize, cap(d.slots))/4)
 	for {
 		free := cap(d.slots) - len(d.slots)
-		n := 0
-		if free > 0 {
-			jobs, err := d.claim(ctx, min(free, d.s.cfg.BatchSize), nil)
-			if err != nil && ctx.Err() == nil {
-				d.s.log.Error("dispatcher: claim failed", "err", err)
+		if free < lowWater {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-freed:
 			}
-			n = len(jobs)
-			for _, j := range jobs {
-				d.slots <- struct{}{}
-				inflight.Add(1)
-				go func() {
-					defer inflight.Done()
-					defer func() { <-d.slots }()
-					r := d.attempt(ctx, j)
-					select {
-					case results <- r:
-					case <-ctx.Done():
-					}
-				}()
-			}
+			continue
 		}
-		if n > 0 && n == min(free, d.s.cfg.BatchSize) {
+		limit := min(free, d.s.cfg.BatchSize)
+		jobs, err := d.claim(ctx, limit, nil)
+		if err != nil && ctx.Err() == nil {
+			d.s.log.Error("dispatcher: claim failed", "err", err)
+		}
+		for _, j := range jobs {
+			d.slots <- struct{}{}
+			inflight.Add(1)
+			go func() {
+				defer inflight.Done()
+				r := d.attempt(ctx, j)
+				<-d.slots
+				select {
+				case freed <- struct{}{}:
+				default:
+				}
+				select {
+				case results <- r:
+				case <-ctx.Done():
+				}
+			}()
+		}
+		if len(jobs) == limit {
 			continue // more may be due
 		}
 		wait := d.s.cfg.Tick
-		if n == 0 && retries > 0 {
+		if len(jobs) == 0 && retries > 0 {
 			// Just woken: the publisher's commit may trail its wake by a moment.
 			wait = min(wait, 10*time.Millisecond)
 			retries--

@@ -1,0 +1,123 @@
+// Command tributary-bench measures Tributary on PostgreSQL and prints one
+// table: delivery throughput (rsa, hmac, fan-out), capture→delivered latency
+// at steady rates, reconcile records/s, scheduler claims/s and peak RSS, each
+// beside this machine's ceilings (RSA-2048 signs/s on one core, net/http
+// loopback requests/s). Seeds are fixed; run it with make bench.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/tributary/tributary/storage"
+)
+
+func main() {
+	url := flag.String("database-url", os.Getenv("TRIBUTARY_BENCH_DATABASE_URL"), "PostgreSQL URL (a fresh schema is used)")
+	events := flag.Int("events", 20000, "events per throughput scenario")
+	only := flag.String("only", "", "comma-separated scenario prefixes to run")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile here")
+	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err == nil && pprof.StartCPUProfile(f) == nil {
+			defer pprof.StopCPUProfile()
+		}
+	}
+	if *url == "" {
+		fmt.Fprintln(os.Stderr, "tributary-bench: --database-url or TRIBUTARY_BENCH_DATABASE_URL is required (PostgreSQL)")
+		os.Exit(2)
+	}
+	ctx := context.Background()
+	if err := run(ctx, *url, *events, *only); err != nil {
+		fmt.Fprintln(os.Stderr, "tributary-bench:", err)
+		pprof.StopCPUProfile()
+		os.Exit(1)
+	}
+}
+
+type row struct{ name, value, ceiling, note string }
+
+func run(ctx context.Context, url string, events int, only string) error {
+	want := func(name string) bool {
+		if only == "" {
+			return true
+		}
+		for _, p := range strings.Split(only, ",") {
+			if strings.HasPrefix(name, p) {
+				return true
+			}
+		}
+		return false
+	}
+	db, cleanup, err := freshSchema(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	fmt.Fprintf(os.Stderr, "machine: %d CPUs, %s/%s, %s\n", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())
+
+	signs := rsaSignsPerSecond(time.Second)
+	loop, err := loopbackRequestsPerSecond(2 * time.Second)
+	if err != nil {
+		return err
+	}
+	var rows []row
+	rows = append(rows, row{"ceiling: RSA-2048 signs/s (1 core)", fmt.Sprintf("%.0f", signs), "", ""},
+		row{"ceiling: net/http loopback req/s", fmt.Sprintf("%.0f", loop), "", ""})
+	ratio := func(v, c float64) string { return fmt.Sprintf("%.2f× of %.0f", v/c, c) }
+
+	for _, sc := range []struct {
+		name   string
+		scheme string
+		subs   int
+	}{{"deliveries/s rsa, 1 subscription", "rsa", 1}, {"deliveries/s rsa, fan-out to 5", "rsa", 5}, {"deliveries/s hmac, 1 subscription", "hmac", 1}} {
+		if !want(sc.name) {
+			continue
+		}
+		n := events
+		if sc.subs > 1 {
+			n = events / sc.subs * 2
+		}
+		r, err := throughput(ctx, db, sc.scheme, sc.subs, n)
+		if err != nil {
+			return err
+		}
+		c := ratio(r.perSec, loop)
+		if sc.scheme == "rsa" {
+			c = ratio(r.perSec, signs) + " signs/s"
+		}
+		rows = append(rows, row{sc.name, fmt.Sprintf("%.0f", r.perSec), c, fmt.Sprintf("%d deliveries in %s", r.deliveries, r.elapsed.Round(time.Millisecond))})
+		fmt.Fprintf(os.Stderr, "  %s: %.0f/s\n", sc.name, r.perSec)
+	}
+	for _, rate := range []int{100, 500, 1000} {
+		if !want("latency") {
+			continue
+		}
+		r, err := steady(ctx, db, "rsa", rate, 5*time.Second)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, row{fmt.Sprintf("latency p50/p99 at steady %d/s (rsa)", rate),
+			fmt.Sprintf("%s / %s", r.p50.Round(100*time.Microsecond), r.p99.Round(100*time.Microsecond)), "", fmt.Sprintf("%d events over %s", r.deliveries, r.elapsed)})
+		fmt.Fprintf(os.Stderr, "  steady %d/s: p50 %s p99 %s\n", rate, r.p50, r.p99)
+	}
+	rows = append(rows, row{"peak RSS", fmt.Sprintf("%.0f MiB", peakRSSMiB()), "", "VmHWM of this process"})
+
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "scenario\tvalue\tvs ceiling\tnote")
+	fmt.Fprintln(tw, "--------\t-----\t----------\t----")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.name, r.value, r.ceiling, r.note)
+	}
+	return tw.Flush()
+}
+
+var _ = storage.Postgres
