@@ -97,7 +97,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	retries := 0
 	// Claim when at least a quarter of the workers are free, so each claim
 	// query carries a useful batch.
-	lowWater := max(1, min(d.s.cfg.BatchSize, cap(d.slots))/4)
+	lowWater := max(1, min(d.s.cfg.BatchSize, cap(d.slots))/2)
 	for {
 		free := cap(d.slots) - len(d.slots)
 		if free < lowWater {
