@@ -40,7 +40,9 @@ type fakeApp struct {
 	failErr      error
 	failFullOnly bool
 	// badPage returns a record without data on that page.
-	badPage  int
+	badPage int
+	// pageSize is the page length (2 when 0).
+	pageSize int
 	requests []connectors.ListRequest
 }
 
@@ -89,7 +91,7 @@ func (a *fakeApp) ListChanges(ctx context.Context, c *connectors.Conn, req conne
 			recs = append(recs, record(id, r))
 		}
 	}
-	failPage, failErr, failFullOnly, badPage := a.failPage, a.failErr, a.failFullOnly, a.badPage
+	failPage, failErr, failFullOnly, badPage, size := a.failPage, a.failErr, a.failFullOnly, a.badPage, max(a.pageSize, 2)
 	a.mu.Unlock()
 	slices.SortFunc(recs, func(x, y models.Record) int {
 		if c := x.RemoteUpdatedAt.Compare(y.RemoteUpdatedAt); c != 0 {
@@ -97,11 +99,11 @@ func (a *fakeApp) ListChanges(ctx context.Context, c *connectors.Conn, req conne
 		}
 		return strings.Compare(x.RemoteID, y.RemoteID)
 	})
-	for i, page := 0, 1; i < len(recs); i, page = i+2, page+1 {
+	for i, page := 0, 1; i < len(recs); i, page = i+size, page+1 {
 		if page == failPage && (!failFullOnly || req.FullScan) {
 			return failErr
 		}
-		p := connectors.Page{Records: slices.Clone(recs[i:min(i+2, len(recs))])}
+		p := connectors.Page{Records: slices.Clone(recs[i:min(i+size, len(recs))])}
 		if page == badPage {
 			p.Records[0].Data = nil
 		}
@@ -222,7 +224,7 @@ type bundle struct {
 	connID string
 }
 
-func setup(t *testing.T, db *gorm.DB) *bundle {
+func setup(t testing.TB, db *gorm.DB) *bundle {
 	t.Helper()
 	require.NoError(t, db.AutoMigrate(&probe{}))
 	b := &bundle{db: db, app: newFakeApp(), opener: &fakeOpener{}, pub: &fakePublisher{}, clk: &clock{t: t0}}
@@ -235,7 +237,7 @@ func setup(t *testing.T, db *gorm.DB) *bundle {
 	return b
 }
 
-func (b *bundle) conn(t *testing.T) *models.Connection {
+func (b *bundle) conn(t testing.TB) *models.Connection {
 	t.Helper()
 	var c models.Connection
 	require.NoError(t, b.db.First(&c, "id = ?", b.connID).Error)
