@@ -43,6 +43,8 @@ type fakeApp struct {
 	badPage int
 	// pageSize is the page length (2 when 0).
 	pageSize int
+	// afterPage is called after each page was handled.
+	afterPage func(page int)
 	requests []connectors.ListRequest
 }
 
@@ -110,6 +112,9 @@ func (a *fakeApp) ListChanges(ctx context.Context, c *connectors.Conn, req conne
 		p.Cursor = p.Records[len(p.Records)-1].RemoteUpdatedAt.Format(time.RFC3339Nano)
 		if err := fn(p); err != nil {
 			return err
+		}
+		if a.afterPage != nil {
+			a.afterPage(page)
 		}
 	}
 	return nil

@@ -162,7 +162,7 @@ func (r *Runner) Run(ctx context.Context, conn *models.Connection) (Result, erro
 		StartedAt: r.now(), Status: RunRunning, Initial: res.Initial}
 	res.RunID = st.row.ID
 	if err := r.DB.WithContext(ctx).Create(st.row).Error; err != nil {
-		return r.fail(ctx, st, res, fmt.Errorf("poll %s: record run: %w", conn.ID, err))
+		return r.settle(ctx, st, res, fmt.Errorf("poll %s: record run: %w", conn.ID, err))
 	}
 	err := r.poll(ctx, st)
 	res.Counts, res.Objects = st.counts, st.objects
@@ -227,7 +227,9 @@ func (r *Runner) pollObject(ctx context.Context, st *run, lister connectors.Chan
 		since = since.Add(-cmp.Or(r.DeletionLookback, DefaultDeletionLookback))
 		dels, err := deleter.ListDeleted(ctx, cc, object, since, passStart)
 		switch {
-		case errors.Is(err, connectors.ErrWindowExpired):
+		case errors.Is(err, connectors.ErrWindowExpired), errors.Is(err, connectors.ErrUnsupportedObject):
+			// No deletion listing covers the window: only a completed full
+			// scan can tell what was deleted.
 			fullScan = true
 		case err != nil:
 			return fmt.Errorf("list deleted: %w", err)

@@ -1,6 +1,7 @@
 package poll
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"testing"
@@ -343,5 +344,33 @@ func TestLostLeaseOrDeletedConnectionStops(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, RunAborted, res.Status)
 		assert.Empty(t, b.pub.take())
+	})
+}
+
+func TestCancelledRunIsDeferredAndResumes(t *testing.T) {
+	storagetest.Each(t, func(t *testing.T, db *gorm.DB) {
+		b := setup(t, db)
+		seed(b, 5)
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		b.app.afterPage = func(page int) {
+			if page == 1 {
+				cancel() // shutdown, or the scheduler's run timeout
+			}
+		}
+		res, err := b.runner.Run(ctx, b.conn(t))
+		require.NoError(t, err)
+		assert.Equal(t, RunDeferred, res.Status)
+		assert.Zero(t, res.RetryAfter, "due again at once")
+		assert.Equal(t, t0.Add(-time.Hour+2*time.Second).Format(time.RFC3339Nano), b.cursors(t)["contacts"])
+		var row models.SyncRun
+		require.NoError(t, db.First(&row, "id = ?", res.RunID).Error)
+		assert.Equal(t, RunDeferred, row.Status)
+
+		b.app.afterPage = nil
+		res, err = b.run(t)
+		require.NoError(t, err)
+		assert.Equal(t, RunCompleted, res.Status)
+		assert.Equal(t, 3, res.Counts.Created, "the rest of the first sync")
 	})
 }

@@ -10,7 +10,9 @@ import (
 
 // run polls one claimed connection, renewing its lease while the poll runs,
 // and then records the outcome and the next poll time.
-func (s *Scheduler) run(ctx context.Context, c *models.Connection) {
+func (s *Scheduler) run(parent context.Context, c *models.Connection) {
+	ctx, cancel := context.WithTimeout(parent, s.cfg.RunTimeout)
+	defer cancel()
 	stop := s.heartbeat(ctx, c)
 	res, err := s.runSafely(ctx, c)
 	stop()

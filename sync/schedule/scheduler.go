@@ -49,6 +49,7 @@ const (
 	DefaultTick             = 5 * time.Second
 	DefaultLease            = 30 * time.Minute
 	DefaultConcurrency      = 4
+	DefaultRunTimeout       = 4 * time.Hour
 	DefaultInterval         = 12 * time.Hour
 	DefaultJitter           = 0.1
 	DefaultFailureRetry     = 30 * time.Minute
@@ -70,6 +71,9 @@ type Config struct {
 	// Lease is how long a claim lasts before another replica may retake the
 	// connection (30m); a running poll renews it every Lease/3.
 	Lease time.Duration
+	// RunTimeout bounds one poll (4h); a poll cut short is deferred and
+	// resumes from its last stored page at once.
+	RunTimeout time.Duration
 	// Concurrency bounds the polls running at once in this process (4).
 	Concurrency int
 	// DefaultInterval is the deployment's poll interval (12h).
@@ -116,6 +120,7 @@ func New(cfg Config) (*Scheduler, error) {
 	cfg.Tick = cmp.Or(cfg.Tick, DefaultTick)
 	cfg.Lease = cmp.Or(cfg.Lease, DefaultLease)
 	cfg.Concurrency = cmp.Or(cfg.Concurrency, DefaultConcurrency)
+	cfg.RunTimeout = cmp.Or(cfg.RunTimeout, DefaultRunTimeout)
 	cfg.DefaultInterval = cmp.Or(cfg.DefaultInterval, DefaultInterval)
 	cfg.Jitter = cmp.Or(cfg.Jitter, DefaultJitter)
 	cfg.FailureRetry = cmp.Or(cfg.FailureRetry, DefaultFailureRetry)
