@@ -45,7 +45,7 @@ type fakeApp struct {
 	pageSize int
 	// afterPage is called after each page was handled.
 	afterPage func(page int)
-	requests []connectors.ListRequest
+	requests  []connectors.ListRequest
 }
 
 func newFakeApp() *fakeApp { return &fakeApp{live: map[string]fakeRec{}} }
