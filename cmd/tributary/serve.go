@@ -20,19 +20,31 @@ import (
 	"github.com/tributary/tributary/connectors"
 	"github.com/tributary/tributary/connectors/hubspot"
 	"github.com/tributary/tributary/connectors/salesforce"
+	"github.com/tributary/tributary/connectors/sandbox"
 	"github.com/tributary/tributary/connectors/shopify"
 	"github.com/tributary/tributary/forwarding"
 	"github.com/tributary/tributary/secrets"
 	"github.com/tributary/tributary/storage"
+	"github.com/tributary/tributary/sync/connections"
+	"github.com/tributary/tributary/sync/inbound"
+	"github.com/tributary/tributary/sync/poll"
+	"github.com/tributary/tributary/sync/reconcile"
+	"github.com/tributary/tributary/sync/sandboxapp"
+	"github.com/tributary/tributary/sync/schedule"
 )
 
-// newRegistry builds the connectors this deployment offers from config.apps.
-func newRegistry(c *config.Config) *connectors.Registry {
-	return connectors.NewRegistry(
+// newRegistry builds the connectors this deployment offers from config.apps,
+// plus the sandbox app when it is enabled (sb non-nil).
+func newRegistry(c *config.Config, sb *sandboxapp.Service, sbSecret []byte) *connectors.Registry {
+	apps := []connectors.Connector{
 		hubspot.New(c.Apps["hubspot"].Connector()),
 		salesforce.New(c.Apps["salesforce"].Connector()),
 		shopify.New(c.Apps["shopify"].Connector()),
-	)
+	}
+	if sb != nil {
+		apps = append(apps, sandbox.New(sb, sbSecret))
+	}
+	return connectors.NewRegistry(apps...)
 }
 
 func newServe() *cobra.Command {
@@ -77,21 +89,72 @@ func serve(ctx context.Context, c *config.Config, ready func(addr string)) error
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	accts := accounts.New(db)
 	fwd := forwarding.New(forwarding.Config{DB: db, Box: box, Dispatcher: c.Dispatcher,
 		AllowHTTP: c.HTTPAllowed(), AllowPrivate: c.PrivateAddressesAllowed(), Logger: log})
-	srv := api.New(api.Deps{
+	// The sandbox app (on by default with embedded SQLite) POSTs its webhooks
+	// to this very process, on the address it is bound to.
+	sbSecret := sandbox.DeriveSecret(key)
+	var sb *sandboxapp.Service
+	if c.SandboxEnabled() {
+		sb = sandboxapp.New(db, nil, sbSecret, "http://"+ln.Addr().String()+"/inbound/"+sandbox.AppName)
+	}
+	apps := newRegistry(c, sb, sbSecret)
+	conns, err := connections.New(connections.Config{DB: db, Box: box, Apps: apps, Publisher: fwd, Accounts: accts,
+		DefaultPollInterval: c.Scheduler.DefaultPollInterval, MinPollInterval: c.Scheduler.MinPollInterval,
+		ExternalURL: c.ExternalURL(), HTTP: &http.Client{Timeout: 30 * time.Second}, Logger: log})
+	if err != nil {
+		return err
+	}
+	rec := &reconcile.Reconciler{}
+	proc := &inbound.Processor{DB: db, Apps: apps, Opener: conns, Publisher: fwd, Reconciler: rec, Logger: log}
+	recv := &inbound.Receiver{DB: db, Apps: apps, Logger: log}
+	deps := api.Deps{
 		Config: c, Logger: log, Registry: reg,
-		Ready:      func(ctx context.Context) error { return storage.Ping(ctx, db) },
-		Accounts:   accounts.New(db),
-		Apps:       newRegistry(c),
-		Forwarding: fwd,
-	})
+		Ready:       func(ctx context.Context) error { return storage.Ping(ctx, db) },
+		Accounts:    accts,
+		Apps:        apps,
+		Forwarding:  fwd,
+		Connections: conns,
+		Inbound:     recv,
+	}
+	if sb != nil {
+		sb.Connections = conns // registry → connections → sandbox app is circular
+		deps.Sandbox = sb      // only when enabled: a nil *Service in the interface is not nil
+	}
+	srv := api.New(deps)
+
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	var workers sync.WaitGroup
 	defer func() { stopBG(); workers.Wait() }()
+	var roles []string
 	if c.HasRole(config.RoleDispatcher) {
 		d := fwd.NewDispatcher(reg)
 		workers.Go(func() { _ = d.Run(bg) })
+		roles = append(roles, "dispatcher: delivering due events")
+	}
+	if c.HasRole(config.RolePoller) {
+		recv.Notify = proc.Wake // process a stored webhook right away
+		workers.Go(func() { proc.Run(bg, time.Second) })
+		runner := &poll.Runner{DB: db, Apps: apps, Opener: conns, Publisher: fwd, Reconciler: rec, Logger: log}
+		sched, err := schedule.New(schedule.Config{DB: db, Runner: runner, Accounts: accts, Tick: c.Scheduler.Tick,
+			Concurrency: c.Scheduler.Concurrency, DefaultInterval: c.Scheduler.DefaultPollInterval,
+			MinInterval: c.Scheduler.MinPollInterval, Jitter: c.Scheduler.Jitter, Logger: log})
+		if err != nil {
+			return err
+		}
+		if err := sched.Start(bg); err != nil {
+			return err
+		}
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), c.API.ShutdownTimeout)
+			defer cancel()
+			_ = sched.Stop(sctx)
+		}()
+		roles = append(roles, "poller: polling due connections every "+c.Scheduler.Tick.String()+", processing inbound webhooks")
+	}
+	for _, r := range roles {
+		log.Info("role running", "role", r)
 	}
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
 	errc := make(chan error, 1)
