@@ -150,9 +150,9 @@ type run struct {
 	objects []string
 }
 
-// Run polls conn once: for every object the app lists, changes since the
-// stored cursor, then deletions (or a full scan when the provider's deletion
-// window expired). conn must carry the LeaseToken the caller claimed it with
+// Run polls conn once: for every object the app lists, deletions since the
+// last pass (or, when the provider's deletion window expired, a full scan
+// under a new generation), then changes since the stored cursor. conn must carry the LeaseToken the caller claimed it with
 // ("" when not leased). The returned error is non-nil only for a failed run;
 // Result says what happened in every case.
 func (r *Runner) Run(ctx context.Context, conn *models.Connection) (Result, error) {
