@@ -148,14 +148,15 @@ func New(cfg Config) (*Scheduler, error) {
 func (s *Scheduler) now() time.Time { return s.cfg.Now().UTC() }
 
 // Start runs the poll tick and the maintenance job on gocron until Stop. The
-// polls it starts run under a context derived from ctx.
+// polls it starts run under a context derived from ctx: cancelling ctx stops
+// claiming and cancels them too (Stop still waits for them).
 func (s *Scheduler) Start(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cron != nil {
 		return errors.New("schedule: already started")
 	}
-	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	runCtx, cancel := context.WithCancel(ctx)
 	cron, err := gocron.NewScheduler(gocron.WithDistributedLocker(s.cfg.Locker))
 	if err != nil {
 		cancel()
@@ -220,6 +221,9 @@ func (s *Scheduler) Tick(ctx context.Context) (int, error) {
 // startDue claims and starts as many due connections as there are free
 // slots, without waiting for the polls.
 func (s *Scheduler) startDue(ctx context.Context) (int, error) {
+	if ctx.Err() != nil {
+		return 0, nil // shutting down
+	}
 	free := 0
 acquire:
 	for free < s.cfg.Concurrency {
