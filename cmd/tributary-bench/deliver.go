@@ -208,3 +208,7 @@ func waitFor(ctx context.Context, cond func() bool, limit time.Duration) error {
 	}
 	return nil
 }
+
+func subscriptionInput(addr string, topics []string) forwarding.SubscriptionInput {
+	return forwarding.SubscriptionInput{Address: &addr, Topic: &topics}
+}

@@ -23,6 +23,7 @@ func main() {
 	url := flag.String("database-url", os.Getenv("TRIBUTARY_BENCH_DATABASE_URL"), "PostgreSQL URL (a fresh schema is used)")
 	events := flag.Int("events", 20000, "events per throughput scenario")
 	only := flag.String("only", "", "comma-separated scenario prefixes to run")
+	flag.DurationVar(&loadDuration, "load-duration", 30*time.Second, "API load test duration")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile here")
 	flag.Parse()
 	if *cpuprofile != "" {
@@ -42,6 +43,8 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+var loadDuration time.Duration
 
 type row struct{ name, value, ceiling, note string }
 
@@ -108,6 +111,17 @@ func run(ctx context.Context, url string, events int, only string) error {
 		rows = append(rows, row{fmt.Sprintf("latency p50/p99 at steady %d/s (rsa)", rate),
 			fmt.Sprintf("%s / %s", r.p50.Round(100*time.Microsecond), r.p99.Round(100*time.Microsecond)), "", fmt.Sprintf("%d events over %s", r.deliveries, r.elapsed)})
 		fmt.Fprintf(os.Stderr, "  steady %d/s: p50 %s p99 %s\n", rate, r.p50, r.p99)
+	}
+	if want("api load") {
+		r, err := apiLoad(ctx, db, 50, loadDuration)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, row{"api load: 50 clients, p50/p99", fmt.Sprintf("%s / %s", r.p50.Round(100*time.Microsecond), r.p99.Round(100*time.Microsecond)),
+			ratio(r.perSec, loop), fmt.Sprintf("%d requests in %s (%.0f/s), %d errors", r.requests, loadDuration, r.perSec, r.errors)})
+		if r.errors > 0 {
+			return fmt.Errorf("api load: %d errors", r.errors)
+		}
 	}
 	rows = append(rows, row{"peak RSS", fmt.Sprintf("%.0f MiB", peakRSSMiB()), "", "VmHWM of this process"})
 

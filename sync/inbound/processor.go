@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 
 	"github.com/tributary/tributary/connectors"
 	"github.com/tributary/tributary/models"
@@ -230,8 +231,15 @@ func (p *Processor) commit(ctx context.Context, item *models.InboxItem, info con
 			if len(t.recs) == 0 {
 				continue
 			}
+			// FOR SHARE: a full scan bumps the generation under a row lock,
+			// so this read either precedes the bump (and the scan, which
+			// starts after this commit, sees the record) or sees the new one.
 			var conn models.Connection
-			err := tx.Where("id = ?", t.conn.ID).Take(&conn).Error
+			q := tx
+			if storage.IsPostgres(tx) {
+				q = tx.Clauses(clause.Locking{Strength: "SHARE"})
+			}
+			err := q.Where("id = ?", t.conn.ID).Take(&conn).Error
 			if errors.Is(err, gorm.ErrRecordNotFound) {
 				continue // deleted meanwhile: nothing to do
 			}
