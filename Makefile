@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 export TRIBUTARY_TEST_DATABASE_URL ?= $(PG_TEST_URL)
 
-.PHONY: run test bench lint build fmt
+.PHONY: run test bench bench-micro lint build fmt
 
 ## run: start the engine on the embedded SQLite default (./data) with the sandbox app
 run:
@@ -16,8 +16,12 @@ test:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 9m -v ./... | grep -Ev '^(=== (RUN|PAUSE|CONT|NAME))'
 
-## bench: print the benchmark figures (PostgreSQL from TRIBUTARY_TEST_DATABASE_URL)
+## bench: the benchmark harness on PostgreSQL (TRIBUTARY_TEST_DATABASE_URL): one table
 bench:
+	$(GO) run ./cmd/tributary-bench --database-url "$(TRIBUTARY_TEST_DATABASE_URL)"
+
+## bench-micro: the packages' Go micro-benchmarks (SQLite and PostgreSQL variants)
+bench-micro:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./...
 
 ## lint: formatting and vet

@@ -253,10 +253,19 @@ func (s *Service) ReplayAll(ctx context.Context, accountID, webhookID string) (i
 }
 
 // ListEvents pages the account's events in commit order after cursor (a
-// sequence number from an earlier answer), optionally filtered by a topic or
-// pattern. The next cursor is the last event's, so a puller can always resume.
+// sequence number from an earlier answer; "latest" answers no events and the
+// current cursor), optionally filtered by a topic or pattern. The next cursor
+// is the last event's, so a puller can always resume.
 func (s *Service) ListEvents(ctx context.Context, accountID, after, topic string, limit int) ([]json.RawMessage, string, error) {
 	var seq int64
+	if after == "latest" { // where a new puller starts: nothing old, the current cursor
+		var last int64
+		if err := s.db.WithContext(ctx).Model(&models.Event{}).Where("account_id = ?", accountID).
+			Select("COALESCE(MAX(seq), 0)").Scan(&last).Error; err != nil {
+			return nil, "", fmt.Errorf("latest event: %w", err)
+		}
+		return []json.RawMessage{}, strconv.FormatInt(last, 10), nil
+	}
 	if after != "" {
 		n, err := strconv.ParseInt(after, 10, 64)
 		if err != nil || n < 0 {

@@ -112,6 +112,15 @@ func run(ctx context.Context, url string, events int, only string) error {
 			fmt.Sprintf("%s / %s", r.p50.Round(100*time.Microsecond), r.p99.Round(100*time.Microsecond)), "", fmt.Sprintf("%d events over %s", r.deliveries, r.elapsed)})
 		fmt.Fprintf(os.Stderr, "  steady %d/s: p50 %s p99 %s\n", rate, r.p50, r.p99)
 	}
+	if want("scheduler") {
+		r, err := schedulerClaims(ctx, db, 100000)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, row{"scheduler claims/s, 100,000 due connections", fmt.Sprintf("%.0f", r.perSec), "",
+			fmt.Sprintf("%d claimed, run (no-op) and rescheduled in %s", r.claimed, r.elapsed.Round(time.Millisecond))})
+		fmt.Fprintf(os.Stderr, "  scheduler: %.0f claims/s\n", r.perSec)
+	}
 	if want("api load") {
 		r, err := apiLoad(ctx, db, 50, loadDuration)
 		if err != nil {
