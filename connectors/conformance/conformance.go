@@ -1,7 +1,9 @@
 // Package conformance is the one suite every connector must pass against its
 // provider fake. A connector's test builds a Harness around its fake and calls
-// Run. The suite works at the connector boundary (no storage); the
-// end-to-end variant through sync and forwarding lives in package sync.
+// Run. The suite works at the connector boundary (no storage); the same
+// Harness drives the end-to-end variant through the real poller, inbound
+// receiver and processor, reconcile and forwarding on SQLite and PostgreSQL
+// (sync/synctest.Run), which every connector's TestConformance also calls.
 package conformance
 
 import (
@@ -33,6 +35,10 @@ type Harness struct {
 	Delete func(t *testing.T, c *connectors.Conn, object, remoteID string)
 	// Advance moves the fake's clock forward (so modification times differ).
 	Advance func(d time.Duration)
+	// Now is the fake's clock, shared by the connector (default time.Now).
+	// The sync-path suite (sync/synctest) runs the poller, the inbound
+	// processor and forwarding on it.
+	Now func() time.Time
 	// FailNext makes the fake answer the next n API requests of c with the
 	// given kind of failure: "rate_limit" (429 or the provider's equivalent),
 	// "server_error" (5xx), "expired_token" (the provider's expired-session

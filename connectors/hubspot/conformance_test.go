@@ -9,11 +9,14 @@ import (
 	"github.com/tributary/tributary/connectors/conformance"
 	"github.com/tributary/tributary/connectors/hubspot"
 	"github.com/tributary/tributary/models"
+	"github.com/tributary/tributary/sync/synctest"
 )
 
+// TestConformance runs the shared suite at the connector boundary, then the
+// same harness through the real sync path on SQLite and PostgreSQL.
 func TestConformance(t *testing.T) {
 	b := setup(t)
-	conformance.Run(t, conformance.Harness{
+	h := conformance.Harness{
 		Connector: b.conn,
 		// Stages are left out: HubSpot has no archived-stage listing, so
 		// ListDeleted answers ErrWindowExpired and sync relies on the full
@@ -27,6 +30,7 @@ func TestConformance(t *testing.T) {
 		Update:  b.update,
 		Delete:  b.remove,
 		Advance: b.fake.Advance,
+		Now:     b.fake.Now,
 		FailNext: func(t *testing.T, c *connectors.Conn, kind string, n int) {
 			require.NoError(t, b.fake.FailNext(portalOf(t, c), kind, n))
 		},
@@ -35,5 +39,7 @@ func TestConformance(t *testing.T) {
 		},
 		WebhookObjects: hubspot.WebhookObjects(),
 		PageSize:       2,
-	})
+	}
+	conformance.Run(t, h)
+	t.Run("sync", func(t *testing.T) { synctest.Run(t, h) })
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/tributary/tributary/connectors/sandbox"
 	"github.com/tributary/tributary/connectors/sandbox/fake"
 	"github.com/tributary/tributary/models"
+	"github.com/tributary/tributary/sync/synctest"
 )
 
 var testSecret = []byte("sandbox-test-secret")
@@ -40,12 +41,13 @@ var updateField = map[string]string{
 	models.ObjectCustomers: "first_name", models.ObjectProducts: "title",
 }
 
-// TestConformance runs the shared suite against the in-memory fake app.
+// TestConformance runs the shared suite against the in-memory fake app, then
+// the same harness through the real sync path on SQLite and PostgreSQL.
 func TestConformance(t *testing.T) {
 	app := fake.New(testSecret)
 	conn := sandbox.New(app, testSecret)
 	var seq atomic.Int64
-	conformance.Run(t, conformance.Harness{
+	h := conformance.Harness{
 		Connector: conn,
 		Objects:   sandbox.Objects(),
 		NewConn: func(t *testing.T) *connectors.Conn {
@@ -69,7 +71,10 @@ func TestConformance(t *testing.T) {
 			require.NoError(t, app.Delete(c.ID, object, id))
 		},
 		Advance:  app.Advance,
+		Now:      app.Now,
 		Webhooks: func(t *testing.T, c *connectors.Conn) []*connectors.InboundRequest { return app.Webhooks(c.ID) },
 		PageSize: 2,
-	})
+	}
+	conformance.Run(t, h)
+	t.Run("sync", func(t *testing.T) { synctest.Run(t, h) })
 }

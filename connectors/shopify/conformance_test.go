@@ -6,12 +6,15 @@ import (
 	"github.com/tributary/tributary/connectors"
 	"github.com/tributary/tributary/connectors/conformance"
 	"github.com/tributary/tributary/models"
+	"github.com/tributary/tributary/sync/synctest"
 )
 
+// TestConformance runs the shared suite at the connector boundary, then the
+// same harness through the real sync path on SQLite and PostgreSQL.
 func TestConformance(t *testing.T) {
 	b := setup(t)
 	h := b.harness()
-	conformance.Run(t, conformance.Harness{
+	ch := conformance.Harness{
 		Connector: b.conn,
 		Objects:   []string{models.ObjectOrders, models.ObjectCustomers, models.ObjectProducts},
 		NewConn:   b.newConn,
@@ -19,10 +22,13 @@ func TestConformance(t *testing.T) {
 		Update:    h.update,
 		Delete:    h.delete,
 		Advance:   b.clock.Advance,
+		Now:       b.clock.Now,
 		FailNext: func(t *testing.T, c *connectors.Conn, kind string, n int) {
 			b.fake.FailNext(c.ExternalID, kind, n)
 		},
 		Webhooks: h.webhooks,
 		PageSize: 2,
-	})
+	}
+	conformance.Run(t, ch)
+	t.Run("sync", func(t *testing.T) { synctest.Run(t, ch) })
 }

@@ -159,3 +159,15 @@ func (k *Connector) ListChanges(ctx context.Context, c *connectors.Conn, req con
 		q = url.Values{"limit": {strconv.Itoa(limit)}, "page_info": {next}}
 	}
 }
+
+// ListDeleted always answers ErrWindowExpired: Shopify's REST API has no
+// deleted-records listing, so the only way a poll can see a deletion is a
+// completed full scan (sync then marks what the scan did not list deleted).
+// Native orders/delete, customers/delete and products/delete webhooks carry
+// deletions as they happen.
+func (k *Connector) ListDeleted(_ context.Context, _ *connectors.Conn, object string, _, _ time.Time) ([]connectors.Deletion, error) {
+	if _, ok := resourcePath[object]; !ok {
+		return nil, fmt.Errorf("shopify list deleted %q: %w", object, connectors.ErrUnsupportedObject)
+	}
+	return nil, fmt.Errorf("shopify has no deleted-records listing for %s, full scan needed: %w", object, connectors.ErrWindowExpired)
+}

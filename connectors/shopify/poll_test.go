@@ -133,13 +133,16 @@ func TestPollCursors(t *testing.T) {
 	require.Equal(t, [][]string{{created[0]}}, ids)
 	require.Equal(t, []string{last}, cursors)
 
-	// FullScan ignores the cursor; a deleted record is simply absent (REST
-	// has no deleted-records endpoint, so there is no DeletionLister).
+	// FullScan ignores the cursor; a deleted record is simply absent. REST
+	// has no deleted-records endpoint, so ListDeleted always asks sync for
+	// that full scan (without it a poll never sees a deletion).
 	b.harness().delete(t, c, models.ObjectCustomers, created[1])
 	ids, _ = pages(t, b, c, connectors.ListRequest{Object: models.ObjectCustomers, Cursor: last, FullScan: true, PageSize: 250})
 	require.ElementsMatch(t, []string{created[0], created[2], created[3], created[4]}, ids[0])
-	_, isDL := any(b.conn).(connectors.DeletionLister)
-	require.False(t, isDL)
+	_, err := b.conn.ListDeleted(t.Context(), c, models.ObjectCustomers, t0, t0.Add(time.Hour))
+	require.ErrorIs(t, err, connectors.ErrWindowExpired)
+	_, err = b.conn.ListDeleted(t.Context(), c, models.ObjectContacts, t0, t0.Add(time.Hour))
+	require.ErrorIs(t, err, connectors.ErrUnsupportedObject)
 
 	// A bad cursor is an error, not a panic.
 	require.Error(t, b.conn.ListChanges(t.Context(), c, connectors.ListRequest{Object: models.ObjectCustomers, Cursor: "yesterday"}, func(connectors.Page) error { return nil }))

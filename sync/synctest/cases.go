@@ -1,0 +1,313 @@
+package synctest
+
+import (
+	"encoding/json"
+	"slices"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/tributary/tributary/connectors"
+	"github.com/tributary/tributary/models"
+	"github.com/tributary/tributary/sync/poll"
+)
+
+// runPayload is the dataPayload of sync/completed.
+type runPayload struct {
+	RunID   string   `json:"runId"`
+	Created int      `json:"created"`
+	Updated int      `json:"updated"`
+	Deleted int      `json:"deleted"`
+	Scanned int      `json:"scanned"`
+	Initial bool     `json:"initial"`
+	Objects []string `json:"objects"`
+}
+
+// requireOnlyCompleted requires that envs is exactly one sync/completed and
+// returns its payload.
+func (b *bundle) requireOnlyCompleted(envs []models.Envelope, res poll.Result) runPayload {
+	b.t.Helper()
+	require.Len(b.t, envs, 1, "want only sync/completed, got %v", topics(envs))
+	e := envs[0]
+	require.Equal(b.t, models.TopicSyncCompleted, e.Topic)
+	require.Equal(b.t, models.SourceSystem, e.Source)
+	require.Equal(b.t, b.row.ID, e.ConnectionID)
+	var p runPayload
+	require.NoError(b.t, json.Unmarshal(e.DataPayload, &p))
+	require.Equal(b.t, res.RunID, p.RunID)
+	require.Equal(b.t, b.info.Objects, p.Objects)
+	return p
+}
+
+func topics(envs []models.Envelope) []string {
+	out := make([]string, len(envs))
+	for i, e := range envs {
+		out[i] = e.Topic + ":" + e.UpdateType
+	}
+	return out
+}
+
+// testFirstSync: records that exist before the first sync are recorded
+// silently; the run ends with one sync/completed counting them; the next run
+// finds nothing new.
+func testFirstSync(t *testing.T, b *bundle) {
+	ids := b.createEach(b.h.Objects)
+	b.advance()
+	res := b.pollCompleted()
+	require.True(t, res.Initial)
+	p := b.requireOnlyCompleted(b.events(), res)
+	require.True(t, p.Initial)
+	require.GreaterOrEqual(t, p.Created, len(ids), "every seeded record counted")
+	require.GreaterOrEqual(t, p.Scanned, len(ids))
+	for o, id := range ids {
+		require.Equal(t, int64(1), b.count(&models.Snapshot{}, "connection_id = ? AND object = ? AND remote_id = ? AND deleted = ?", b.row.ID, o, id, false),
+			"%s %s has no snapshot after the first sync", o, id)
+	}
+	var run models.SyncRun
+	require.NoError(t, b.db.First(&run, "id = ?", res.RunID).Error)
+	require.Equal(t, poll.RunCompleted, run.Status)
+	require.True(t, run.Initial)
+
+	b.advance()
+	res = b.pollCompleted()
+	require.False(t, res.Initial)
+	p = b.requireOnlyCompleted(b.events(), res)
+	require.False(t, p.Initial)
+	require.Zero(t, p.Created+p.Updated+p.Deleted, "a re-poll with no change finds none: %+v", p)
+}
+
+// testPoll: create, update and delete of every object, each seen by the next
+// poll as exactly one event of the object's topic; a quiet re-poll emits none.
+func testPoll(t *testing.T, b *bundle) {
+	b.initial()
+	ids := b.createEach(b.h.Objects)
+	b.advance()
+	b.pollCompleted()
+	b.requireOnePer(b.dataEvents(), ids, models.UpdateCreated, models.SourcePoll)
+
+	for o, id := range ids {
+		b.h.Update(t, b.conn, o, id)
+	}
+	b.advance()
+	b.pollCompleted()
+	upd := b.dataEvents()
+	b.requireOnePer(upd, ids, models.UpdateUpdated, models.SourcePoll)
+	for _, e := range upd {
+		require.NotEmpty(t, e.ChangedFields, "%s updated without changedFields", e.Topic)
+		for _, f := range e.ChangedFields {
+			require.NotContains(t, models.VolatileFields, f)
+		}
+		for f := range e.Previous { // a field seen for the first time has no previous value
+			require.Contains(t, e.ChangedFields, f, "%s: previous value of an unchanged field", e.Topic)
+		}
+	}
+
+	for o, id := range ids {
+		b.h.Delete(t, b.conn, o, id)
+	}
+	b.advance()
+	b.pollCompleted()
+	b.requireOnePer(b.dataEvents(), ids, models.UpdateDeleted, models.SourcePoll)
+
+	b.advance()
+	b.pollCompleted()
+	require.Empty(t, topics(b.dataEvents()), "a quiet re-poll emits nothing")
+}
+
+// pagedRecords is how many records span more than three pages.
+func (b *bundle) pagedRecords() int { return 3*b.h.PageSize + 1 }
+
+// createMany creates n records of object and returns their ids.
+func (b *bundle) createMany(object string, n int) []string {
+	ids := make([]string, 0, n)
+	for range n {
+		ids = append(ids, b.h.Create(b.t, b.conn, object))
+	}
+	return ids
+}
+
+// requireCreatedOnce requires that envs are created events of object, one
+// per id, none twice.
+func (b *bundle) requireCreatedOnce(envs []models.Envelope, object string, ids []string) {
+	b.t.Helper()
+	var got []string
+	for _, e := range envs {
+		b.requireEnvelope(e, models.UpdateCreated, models.SourcePoll)
+		require.Equal(b.t, models.TopicFor(object), e.Topic)
+		got = append(got, remoteID(b.t, e))
+	}
+	require.ElementsMatch(b.t, ids, got, "every record exactly once")
+}
+
+// testPaging: more than three pages of new records, each one event.
+func testPaging(t *testing.T, b *bundle) {
+	b.initial()
+	object := b.h.Objects[0]
+	ids := b.createMany(object, b.pagedRecords())
+	b.advance()
+	b.pollCompleted()
+	b.requireCreatedOnce(b.dataEvents(), object, ids)
+	require.Greater(t, b.pub.pagesOf(models.TopicFor(object)), 3, "the listing must span more than 3 pages of %d", b.h.PageSize)
+}
+
+// testDeferred: the provider fails (429 or 5xx) after the first page of a
+// run: the run is deferred with a retry delay and no sync/* event, the
+// committed page's cursor is kept, and the next run resumes without losing
+// or repeating a record.
+func testDeferred(t *testing.T, b *bundle, kind string) {
+	b.initial()
+	before := b.cursors()
+	object := b.h.Objects[0]
+	ids := b.createMany(object, b.pagedRecords())
+	b.advance()
+	b.pub.afterFirstPage(func() { b.h.FailNext(t, b.conn, kind, 1) })
+	res := b.poll()
+	require.Equal(t, poll.RunDeferred, res.Status, "a %s must defer the run: %s", kind, res.Error)
+	require.Positive(t, res.RetryAfter)
+	var run models.SyncRun
+	require.NoError(t, b.db.First(&run, "id = ?", res.RunID).Error)
+	require.Equal(t, poll.RunDeferred, run.Status)
+	first, system := split(b.events())
+	require.Empty(t, topics(system), "a deferred run reports nothing")
+	require.NotEmpty(t, first, "the first page was committed")
+	require.Less(t, len(first), len(ids), "the failure came before the last page")
+	after := b.cursors()
+	for k, v := range before {
+		require.NotEmpty(t, after[k], "cursor %s (%q) lost by the deferred run", k, v)
+	}
+
+	b.advance()
+	b.pollCompleted()
+	rest := b.dataEvents()
+	b.requireCreatedOnce(append(first, rest...), object, ids)
+}
+
+// testTokenRefresh: the access token expires in the middle of a run; the
+// connector refreshes it once and the run completes with every record.
+func testTokenRefresh(t *testing.T, b *bundle) {
+	b.initial()
+	object := b.h.Objects[0]
+	ids := b.createMany(object, b.pagedRecords())
+	b.advance()
+	refreshed := b.refreshes.Load()
+	b.pub.afterFirstPage(func() { b.h.FailNext(t, b.conn, "expired_token", 1) })
+	b.pollCompleted()
+	b.requireCreatedOnce(b.dataEvents(), object, ids)
+	if b.conn.Refresh != nil {
+		require.Greater(t, b.refreshes.Load(), refreshed, "the expired token was refreshed")
+	}
+	require.Zero(t, b.reauth.Load(), "a refreshable token never asks for re-authorization")
+}
+
+// webhookObjects are the objects with native notices.
+func (b *bundle) webhookObjects() []string {
+	if b.h.WebhookObjects != nil {
+		return b.h.WebhookObjects
+	}
+	return b.h.Objects
+}
+
+// deliver sends the fake's pending webhooks through the receiver, processes
+// the inbox and returns the requests.
+func (b *bundle) deliver() []*connectors.InboundRequest {
+	b.t.Helper()
+	reqs := b.h.Webhooks(b.t, b.conn)
+	require.NotEmpty(b.t, reqs, "the fake sent no webhook")
+	b.receive(reqs)
+	return reqs
+}
+
+func (b *bundle) receive(reqs []*connectors.InboundRequest) {
+	b.t.Helper()
+	for _, r := range reqs {
+		require.NoError(b.t, b.recv.Receive(b.t.Context(), b.info.Name, r), "a webhook signed as %s documents is accepted", b.info.DisplayName)
+	}
+	for {
+		n, err := b.proc.ProcessDue(b.t.Context())
+		require.NoError(b.t, err)
+		if n == 0 {
+			break
+		}
+	}
+	var failed []models.InboxItem
+	require.NoError(b.t, b.db.Where("app = ? AND last_error <> ''", b.info.Name).Find(&failed).Error)
+	for _, it := range failed {
+		b.t.Fatalf("inbox item %s failed: %s", it.ID, it.LastError)
+	}
+	require.Zero(b.t, b.count(&models.InboxItem{}, "app = ? AND processed_at IS NULL", b.info.Name), "every item processed")
+}
+
+// testWebhook: create, update and delete of every webhook object arrive as
+// signed provider webhooks, each exactly one event; the provider retrying a
+// delivery and the next poll seeing the same change emit nothing more.
+func testWebhook(t *testing.T, b *bundle) {
+	b.initial()
+	b.h.Webhooks(t, b.conn)
+	objects := b.webhookObjects()
+	ids := b.createEach(objects)
+	reqs := b.deliver()
+	b.requireOnePer(b.dataEvents(), ids, models.UpdateCreated, models.SourceWebhook)
+	b.thenQuiet(reqs)
+
+	for o, id := range ids {
+		b.h.Update(t, b.conn, o, id)
+	}
+	reqs = b.deliver()
+	b.requireOnePer(b.dataEvents(), ids, models.UpdateUpdated, models.SourceWebhook)
+	b.thenQuiet(reqs)
+
+	for o, id := range ids {
+		b.h.Delete(t, b.conn, o, id)
+	}
+	reqs = b.deliver()
+	b.requireOnePer(b.dataEvents(), ids, models.UpdateDeleted, models.SourceWebhook)
+	b.thenQuiet(reqs)
+}
+
+// thenQuiet redelivers reqs (a provider retry) and polls: neither may emit.
+func (b *bundle) thenQuiet(reqs []*connectors.InboundRequest) {
+	b.t.Helper()
+	items := b.count(&models.InboxItem{}, "app = ?", b.info.Name)
+	b.receive(reqs)
+	require.Equal(b.t, items, b.count(&models.InboxItem{}, "app = ?", b.info.Name), "a redelivery is stored once")
+	require.Empty(b.t, topics(b.dataEvents()), "a redelivered webhook emits nothing")
+	b.advance()
+	if slices.Contains(b.info.Capture, connectors.CapturePolling) {
+		b.pollCompleted()
+		require.Empty(b.t, topics(b.dataEvents()), "the poll after a webhook emits nothing for the same change")
+	}
+	b.h.Webhooks(b.t, b.conn) // nothing new is expected; forget it either way
+}
+
+// testBadSignature: a tampered or unsigned webhook is refused as
+// unauthorized before anything is stored; the genuine one is accepted.
+func testBadSignature(t *testing.T, b *bundle) {
+	b.h.Webhooks(t, b.conn)
+	b.h.Create(t, b.conn, b.webhookObjects()[0])
+	reqs := b.h.Webhooks(t, b.conn)
+	require.NotEmpty(t, reqs)
+	genuine := reqs[0]
+
+	tampered := *genuine
+	tampered.Body = append([]byte(nil), genuine.Body...)
+	tampered.Body[len(tampered.Body)/2] ^= 0x01
+	unsigned := *genuine
+	unsigned.Header = genuine.Header.Clone()
+	for k := range unsigned.Header {
+		if k != "Content-Type" {
+			delete(unsigned.Header, k)
+		}
+	}
+	for name, r := range map[string]*connectors.InboundRequest{"tampered": &tampered, "unsigned": &unsigned} {
+		err := b.recv.Receive(t.Context(), b.info.Name, r)
+		require.Error(t, err, name)
+		require.Equal(t, models.ErrCodeUnauthorized, models.ErrorCode(err), "%s: %v", name, err)
+	}
+	require.Zero(t, b.count(&models.InboxItem{}, "app = ?", b.info.Name), "a refused webhook stores nothing")
+
+	b.receive([]*connectors.InboundRequest{genuine})
+	require.Equal(t, int64(1), b.count(&models.InboxItem{}, "app = ?", b.info.Name), "the genuine webhook is stored")
+	data := b.dataEvents()
+	require.Len(t, data, 1, "the genuine webhook is processed: %v", topics(data))
+	b.requireEnvelope(data[0], models.UpdateCreated, models.SourceWebhook)
+}
