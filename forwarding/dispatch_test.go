@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"net"
 	"net/http"
 	"net/url"
@@ -466,4 +467,41 @@ func TestPullEventsInCommitOrder(t *testing.T) {
 		_, _, err = b.svc.ListEvents(ctx, "acc_a", "abc", "", 50)
 		require.Equal(t, models.ErrCodeUnprocessable, models.ErrorCode(err))
 	})
+}
+
+func TestSubscriptionRateLimit(t *testing.T) {
+	t.Parallel()
+	storagetest.Each(t, func(t *testing.T, db *gorm.DB) {
+		b := setup(t, db)
+		rc := newReceiver(t)
+		_, err := b.svc.CreateSubscription(context.Background(), "acc_a", forwarding.SubscriptionInput{
+			Address: &rc.URL, Topic: &[]string{"*"}, RateLimit: ptr(-1)})
+		require.Equal(t, "rateLimit", func() string { f, _ := fieldOf(err); return f }())
+		sub := b.subscribe(t, "acc_a", rc.URL, []string{"*"}, func(in *forwarding.SubscriptionInput) { in.RateLimit = ptr(1) })
+		require.Equal(t, 1, sub.RateLimit)
+		for i := range 5 {
+			b.publish(t, "acc_a", contactEvent(strconv.Itoa(i)))
+		}
+		start := time.Now()
+		n, err := b.disp.DispatchDue(context.Background())
+		require.NoError(t, err)
+		require.Equal(t, 5, n)
+		// One per second: three fit in the in-memory wait, two go back to the queue.
+		require.Len(t, rc.requests(), 3)
+		require.GreaterOrEqual(t, time.Since(start), 1900*time.Millisecond)
+		later := b.deliveries(t, "status = ?", models.DeliveryPending)
+		require.Len(t, later, 2)
+		for _, d := range later {
+			require.True(t, d.NextAttemptAt.After(b.clock.Now()), "put back for later, not attempted")
+			require.Zero(t, d.Attempts)
+		}
+	})
+}
+
+func fieldOf(err error) (string, bool) {
+	var me *models.Error
+	if errors.As(err, &me) {
+		return me.Field, true
+	}
+	return "", false
 }

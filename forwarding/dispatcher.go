@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
 	"gorm.io/gorm"
 
 	"github.com/tributary/tributary/config"
@@ -37,6 +38,7 @@ type Dispatcher struct {
 	m      *dispatchMetrics
 
 	mu        sync.Mutex
+	limiters  map[string]*rateEntry // subscription → its rate limit, per process
 	endpoints map[string]chan struct{}
 	circuits  map[string]time.Time // subscription → open until (this process's view)
 }
@@ -45,7 +47,7 @@ type Dispatcher struct {
 func (s *Service) NewDispatcher(reg prometheus.Registerer) *Dispatcher {
 	return &Dispatcher{s: s, client: newHTTPClient(s.priv, s.cfg.MaxPerEndpoint),
 		slots: make(chan struct{}, s.cfg.Workers), signs: newSignCache(), m: newDispatchMetrics(reg),
-		endpoints: map[string]chan struct{}{}, circuits: map[string]time.Time{}}
+		endpoints: map[string]chan struct{}{}, circuits: map[string]time.Time{}, limiters: map[string]*rateEntry{}}
 }
 
 // job is one claimed delivery with what its attempt needs.
@@ -264,6 +266,17 @@ func (d *Dispatcher) attempt(ctx context.Context, j *job) *result {
 	if until, open := d.circuitOpen(j.sub.ID, now); open && !j.force {
 		return &result{job: j, kind: outRelease, at: now, releaseAt: until}
 	}
+	if delay, ok := d.rateWait(j.sub); !ok {
+		return &result{job: j, kind: outRelease, at: now, releaseAt: now.Add(delay)}
+	} else if delay > 0 {
+		t := time.NewTimer(delay)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return &result{job: j, kind: outRelease, at: now, releaseAt: now}
+		}
+	}
 	// Wait for an endpoint slot, but never past the point where the lease
 	// could expire under a full-length request.
 	wait := d.s.cfg.MaxTimeout + leaseMargin - time.Duration(j.sub.TimeoutSeconds)*time.Second - 5*time.Second
@@ -467,3 +480,35 @@ func (c *signCache) sign(s *signing.Signer, eventID string, ts time.Time, body [
 
 // DefaultLease is the claim lease with the default dispatcher settings.
 func DefaultLease() time.Duration { return config.Default().Dispatcher.MaxTimeout + leaseMargin }
+
+// maxRateWait is how long a delivery may wait for its subscription's rate
+// limit in memory; a longer wait puts it back in the queue instead.
+const maxRateWait = 2 * time.Second
+
+type rateEntry struct {
+	limit   int
+	limiter *rate.Limiter
+}
+
+// rateWait reserves a slot of the subscription's rate limit: the delay to
+// wait before sending, or ok false (with the delay) when it is too long to
+// hold a worker for.
+func (d *Dispatcher) rateWait(sub *models.Subscription) (time.Duration, bool) {
+	if sub.RateLimit <= 0 {
+		return 0, true
+	}
+	d.mu.Lock()
+	e, ok := d.limiters[sub.ID]
+	if !ok || e.limit != sub.RateLimit {
+		e = &rateEntry{limit: sub.RateLimit, limiter: rate.NewLimiter(rate.Limit(sub.RateLimit), max(1, sub.RateLimit/10))}
+		d.limiters[sub.ID] = e
+	}
+	d.mu.Unlock()
+	r := e.limiter.Reserve()
+	delay := r.Delay()
+	if delay > maxRateWait {
+		r.Cancel()
+		return delay, false
+	}
+	return delay, true
+}

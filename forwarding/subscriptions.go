@@ -28,6 +28,8 @@ type SubscriptionInput struct {
 	Signing        *SigningInput `json:"signing"`
 	Retry          *RetryInput   `json:"retry"`
 	TimeoutSeconds *int          `json:"timeoutSeconds"`
+	// RateLimit caps deliveries per second (0 = none).
+	RateLimit *int `json:"rateLimit"`
 }
 
 // SigningInput chooses a subscription's signature scheme.
@@ -55,6 +57,7 @@ type Subscription struct {
 	Signing        SigningView `json:"signing"`
 	Retry          RetryView   `json:"retry"`
 	TimeoutSeconds int         `json:"timeoutSeconds"`
+	RateLimit      int         `json:"rateLimit"`
 	CreatedAt      time.Time   `json:"createdAt"`
 	UpdatedAt      time.Time   `json:"updatedAt"`
 }
@@ -221,8 +224,17 @@ func (s *Service) apply(row *models.Subscription, in SubscriptionInput) error {
 		}
 		row.TimeoutSeconds = *in.TimeoutSeconds
 	}
+	if in.RateLimit != nil {
+		if r := *in.RateLimit; r < 0 || r > MaxRateLimit {
+			return models.FieldError("rateLimit", "rateLimit must be from 0 (no cap) to %d deliveries per second", MaxRateLimit)
+		}
+		row.RateLimit = *in.RateLimit
+	}
 	return nil
 }
+
+// MaxRateLimit bounds a subscription's rateLimit (deliveries per second).
+const MaxRateLimit = 10000
 
 func (s *Service) validateAddress(addr string) error {
 	u, err := url.Parse(addr)
@@ -348,7 +360,7 @@ func applyRetry(row *models.Subscription, in RetryInput) error {
 // view renders a row for the API.
 func (s *Service) view(r *models.Subscription) (*Subscription, error) {
 	v := &Subscription{ID: r.ID, Address: r.Address, Active: r.Active, DisabledReason: r.DisabledReason,
-		DisabledAt: r.DisabledAt, TimeoutSeconds: r.TimeoutSeconds, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
+		DisabledAt: r.DisabledAt, TimeoutSeconds: r.TimeoutSeconds, RateLimit: r.RateLimit, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 		Signing: SigningView{Scheme: r.Scheme}}
 	_ = json.Unmarshal([]byte(r.Topics), &v.Topic)
 	if len(r.SecretEnc) > 0 {

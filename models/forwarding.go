@@ -69,6 +69,9 @@ type Subscription struct {
 	// Schedule is a JSON array of durations ("1m"); empty = derived.
 	Schedule       string `gorm:"not null;default:''"`
 	TimeoutSeconds int    `gorm:"not null"`
+	// RateLimit caps deliveries per second to the address from each
+	// dispatcher process (0 = no cap).
+	RateLimit int `gorm:"not null;default:0"`
 	// Endpoint health, shared by every dispatcher process.
 	ConsecutiveFailures int `gorm:"not null;default:0"`
 	FailingSince        *time.Time

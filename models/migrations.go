@@ -20,6 +20,9 @@ func Migrations() []Migration {
 		{Version: 2, Name: "forwarding and capture tables", Up: func(tx *gorm.DB) error {
 			return tx.AutoMigrate(allTables()...)
 		}},
+		{Version: 3, Name: "subscription rate limit", Up: func(tx *gorm.DB) error {
+			return tx.AutoMigrate(&Subscription{})
+		}},
 	}
 }
 
