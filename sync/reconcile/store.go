@@ -87,8 +87,10 @@ func (s *store) readMeta(keys []key) (map[key]meta, error) {
 			var rows *sql.Rows
 			var err error
 			if s.pg {
-				rows, err = s.query(`SELECT remote_id, content_hash, deleted, remote_updated_at, scan_generation FROM snapshots
-WHERE connection_id = $1 AND object = $2 AND remote_id = ANY($3::text[])`, s.conn, object, part)
+				rows, err = s.query(`SELECT x.remote_id, x.content_hash, x.deleted, x.remote_updated_at, x.scan_generation
+FROM unnest($3::text[]) AS k(id) CROSS JOIN LATERAL (
+  SELECT remote_id, content_hash, deleted, remote_updated_at, scan_generation FROM snapshots
+  WHERE connection_id = $1 AND object = $2 AND remote_id = k.id LIMIT 1) x`, s.conn, object, part)
 			} else {
 				rows, err = s.query(`SELECT remote_id, content_hash, deleted, remote_updated_at, scan_generation FROM snapshots
 WHERE connection_id = ? AND object = ? AND remote_id IN ?`, s.conn, object, part)
@@ -127,8 +129,10 @@ func (s *store) readLocked(keys []key) (map[key]*models.Snapshot, error) {
 			var rows *sql.Rows
 			var err error
 			if s.pg {
-				rows, err = s.query(`SELECT remote_id, content_hash, payload, remote_updated_at, deleted, scan_generation FROM snapshots
-WHERE connection_id = $1 AND object = $2 AND remote_id = ANY($3::text[]) ORDER BY remote_id FOR UPDATE`, s.conn, object, part)
+				rows, err = s.query(`SELECT x.remote_id, x.content_hash, x.payload, x.remote_updated_at, x.deleted, x.scan_generation
+FROM unnest($3::text[]) AS k(id) CROSS JOIN LATERAL (
+  SELECT remote_id, content_hash, payload, remote_updated_at, deleted, scan_generation FROM snapshots
+  WHERE connection_id = $1 AND object = $2 AND remote_id = k.id LIMIT 1 FOR UPDATE) x`, s.conn, object, part)
 			} else {
 				rows, err = s.query(`SELECT remote_id, content_hash, payload, remote_updated_at, deleted, scan_generation FROM snapshots
 WHERE connection_id = ? AND object = ? AND remote_id IN ?`, s.conn, object, part)
@@ -230,15 +234,61 @@ func (s *store) stamp(object string, ids []string, generation int64) error {
 	for _, part := range s.parts(ids) {
 		var err error
 		if s.pg {
-			_, err = s.tx.Statement.ConnPool.ExecContext(s.ctx,
-				`UPDATE snapshots SET scan_generation = $1 WHERE connection_id = $2 AND object = $3 AND remote_id = ANY($4::text[]) AND scan_generation < $1`,
-				generation, s.conn, object, part)
+			err = s.stampPG(object, part, generation)
 		} else {
 			err = s.tx.Exec(`UPDATE snapshots SET scan_generation = ? WHERE connection_id = ? AND object = ? AND remote_id IN ? AND scan_generation < ?`,
 				generation, s.conn, object, part, generation).Error
 		}
 		if err != nil {
 			return fmt.Errorf("reconcile: stamp generation: %w", err)
+		}
+	}
+	return nil
+}
+
+// stampPG stamps in one statement that finds each row by its primary key
+// (one index probe per id) and updates it by ctid. Written with
+// "remote_id = ANY(...)" or a join instead, the planner reads every snapshot
+// of the connection whenever the table has no statistics (a fresh table,
+// autovacuum off) — a page then costs as much as the whole table.
+//
+// A row updated concurrently after the statement's snapshot fails the ctid
+// recheck and is skipped; RETURNING tells which, and those are stamped again
+// one by one.
+func (s *store) stampPG(object string, ids []string, generation int64) error {
+	rows, err := s.query(`UPDATE snapshots SET scan_generation = $1
+WHERE ctid = ANY(ARRAY(
+    SELECT x.ctid FROM unnest($4::text[]) AS k(id) CROSS JOIN LATERAL (
+      SELECT ctid FROM snapshots WHERE connection_id = $2 AND object = $3 AND remote_id = k.id LIMIT 1) x))
+  AND connection_id = $2 AND object = $3 AND remote_id = ANY($4::text[]) AND scan_generation < $1
+RETURNING remote_id`, generation, s.conn, object, ids)
+	if err != nil {
+		return err
+	}
+	done := make(map[string]bool, len(ids))
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			_ = rows.Close()
+			return err
+		}
+		done[id] = true
+	}
+	if err := closeRows(rows); err != nil {
+		return err
+	}
+	if len(done) == len(ids) {
+		return nil
+	}
+	for _, id := range ids {
+		if done[id] {
+			continue
+		}
+		_, err := s.tx.Statement.ConnPool.ExecContext(s.ctx,
+			`UPDATE snapshots SET scan_generation = $1 WHERE connection_id = $2 AND object = $3 AND remote_id = $4 AND scan_generation < $1`,
+			generation, s.conn, object, id)
+		if err != nil {
+			return err
 		}
 	}
 	return nil
