@@ -52,6 +52,10 @@ type Harness struct {
 	WebhookObjects []string
 	// PageSize is a page size small enough that PagesOf records span pages.
 	PageSize int
+	// TokenLifetime is how long the fake's access tokens live (0: they do
+	// not expire). The sync-path suite moves the clock past it between runs
+	// and requires the next run to refresh and complete.
+	TokenLifetime time.Duration
 }
 
 // Run runs the whole suite.

@@ -156,7 +156,8 @@ func (b *bundle) harness(connector connectors.Connector, objects []string) confo
 		FailNext: func(t *testing.T, c *connectors.Conn, kind string, n int) {
 			b.fake.FailNext(c.ExternalID, kind, n)
 		},
-		PageSize: 2,
+		PageSize:      2,
+		TokenLifetime: fake.DefaultSessionTTL,
 	}
 }
 

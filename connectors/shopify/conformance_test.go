@@ -5,6 +5,7 @@ import (
 
 	"github.com/tributary/tributary/connectors"
 	"github.com/tributary/tributary/connectors/conformance"
+	"github.com/tributary/tributary/connectors/shopify/fake"
 	"github.com/tributary/tributary/models"
 	"github.com/tributary/tributary/sync/synctest"
 )
@@ -26,8 +27,9 @@ func TestConformance(t *testing.T) {
 		FailNext: func(t *testing.T, c *connectors.Conn, kind string, n int) {
 			b.fake.FailNext(c.ExternalID, kind, n)
 		},
-		Webhooks: h.webhooks,
-		PageSize: 2,
+		Webhooks:      h.webhooks,
+		PageSize:      2,
+		TokenLifetime: fake.AccessTokenTTL,
 	}
 	conformance.Run(t, ch)
 	t.Run("sync", func(t *testing.T) { synctest.Run(t, ch) })

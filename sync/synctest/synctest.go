@@ -61,11 +61,15 @@ func Run(t *testing.T, h conformance.Harness) {
 		if polling {
 			t.Run("poll", func(t *testing.T) { testPoll(t, setup(t, db, h)) })
 			t.Run("paging", func(t *testing.T) { testPaging(t, setup(t, db, h)) })
+			t.Run("deleted_payload", func(t *testing.T) { testDeletedPayload(t, setup(t, db, h)) })
 			if h.FailNext != nil {
 				for _, kind := range []string{"rate_limit", "server_error"} {
 					t.Run(kind, func(t *testing.T) { testDeferred(t, setup(t, db, h), kind) })
 				}
 				t.Run("token_refresh", func(t *testing.T) { testTokenRefresh(t, setup(t, db, h)) })
+			}
+			if h.TokenLifetime > 0 {
+				t.Run("token_expiry", func(t *testing.T) { testTokenExpiry(t, setup(t, db, h)) })
 			}
 		}
 		if webhook {
