@@ -13,3 +13,5 @@ func jsonOf(t *testing.T, v any) string {
 	require.NoError(t, err)
 	return string(b)
 }
+
+func jsonValid(b []byte) bool { return json.Valid(b) }

@@ -172,6 +172,7 @@ type pollOnly struct {
 func (p pollOnly) Info() connectors.Info { return p.info }
 
 func TestConformance(t *testing.T) {
+	t.Run("golden_files", func(t *testing.T) { conformance.RequireGoldenFiles(t, setup(t).conn) })
 	b := setup(t, fake.WithPageSize(2))
 	var withDeleted []string
 	for _, o := range b.conn.Info().Objects {

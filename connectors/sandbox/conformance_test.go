@@ -46,6 +46,7 @@ var updateField = map[string]string{
 func TestConformance(t *testing.T) {
 	app := fake.New(testSecret)
 	conn := sandbox.New(app, testSecret)
+	t.Run("golden_files", func(t *testing.T) { conformance.RequireGoldenFiles(t, conn) })
 	var seq atomic.Int64
 	h := conformance.Harness{
 		Connector: conn,

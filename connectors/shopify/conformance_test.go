@@ -13,6 +13,7 @@ import (
 // TestConformance runs the shared suite at the connector boundary, then the
 // same harness through the real sync path on SQLite and PostgreSQL.
 func TestConformance(t *testing.T) {
+	t.Run("golden_files", func(t *testing.T) { conformance.RequireGoldenFiles(t, setup(t).conn) })
 	b := setup(t)
 	h := b.harness()
 	ch := conformance.Harness{
