@@ -23,6 +23,9 @@ import (
 	"github.com/tributary/tributary/storage"
 )
 
+// DefaultGrace is the default Dispatcher.Grace.
+const DefaultGrace = 10 * time.Second
+
 // leaseMargin is added to the longest HTTP timeout to form a claim's lease:
 // a claim outlives any request it makes, so it expires only when its process died.
 const leaseMargin = 30 * time.Second
@@ -31,6 +34,10 @@ const leaseMargin = 30 * time.Second
 // attempt together with the delivery's next state. Any number of dispatchers
 // (goroutine pools in any number of processes) may share one database.
 type Dispatcher struct {
+	// Grace is how long Run lets in-flight requests finish after its
+	// context ends (DefaultGrace).
+	Grace time.Duration
+
 	s      *Service
 	client *http.Client
 	slots  chan struct{}
@@ -45,7 +52,7 @@ type Dispatcher struct {
 
 // NewDispatcher builds a dispatcher; reg may be nil.
 func (s *Service) NewDispatcher(reg prometheus.Registerer) *Dispatcher {
-	return &Dispatcher{s: s, client: newHTTPClient(s.priv, s.cfg.MaxPerEndpoint),
+	return &Dispatcher{Grace: DefaultGrace, s: s, client: newHTTPClient(s.priv, s.cfg.MaxPerEndpoint),
 		slots: make(chan struct{}, s.cfg.Workers), signs: newSignCache(), m: newDispatchMetrics(reg),
 		endpoints: map[string]chan struct{}{}, circuits: map[string]time.Time{}, limiters: map[string]*rateEntry{}}
 }
@@ -85,13 +92,35 @@ func (r *result) ok() bool {
 
 // Run dispatches until ctx ends: claims as many due deliveries as it has free
 // workers, POSTs them concurrently and writes results in small batches.
+//
+// When ctx ends it stops claiming and gives requests in flight up to Grace to
+// finish and be recorded, so a graceful shutdown sends nothing twice; past
+// Grace they are abandoned and their leases expire (at-least-once).
 func (d *Dispatcher) Run(ctx context.Context) error {
 	wake := d.s.subscribeWake()
 	results := make(chan *result, d.s.cfg.Workers*2)
 	flushed := make(chan struct{})
-	go func() { d.flushLoop(ctx, results); close(flushed) }()
+	// work outlives ctx by up to Grace.
+	work, abandon := context.WithCancel(context.WithoutCancel(ctx))
+	defer abandon()
+	stopped := make(chan struct{})
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-stopped:
+			return
+		}
+		t := time.NewTimer(d.Grace)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			abandon()
+		case <-stopped:
+		}
+	}()
+	go func() { d.flushLoop(work, results); close(flushed) }()
 	var inflight sync.WaitGroup
-	defer func() { inflight.Wait(); close(results); <-flushed }()
+	defer func() { inflight.Wait(); close(results); <-flushed; close(stopped) }()
 
 	freed := make(chan struct{}, 1)
 	tick := time.NewTimer(0)
@@ -120,7 +149,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			inflight.Add(1)
 			go func() {
 				defer inflight.Done()
-				r := d.attempt(ctx, j)
+				r := d.attempt(work, j)
 				<-d.slots
 				select {
 				case freed <- struct{}{}:
@@ -128,7 +157,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 				}
 				select {
 				case results <- r:
-				case <-ctx.Done():
+				case <-work.Done():
 				}
 			}()
 		}
