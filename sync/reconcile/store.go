@@ -252,15 +252,18 @@ func (s *store) stamp(object string, ids []string, generation int64) error {
 // of the connection whenever the table has no statistics (a fresh table,
 // autovacuum off) — a page then costs as much as the whole table.
 //
-// A row updated concurrently after the statement's snapshot fails the ctid
-// recheck and is skipped; RETURNING tells which, and those are stamped again
-// one by one.
+// No other condition may be added on the outer UPDATE: the planner would
+// again prefer the (connection_id, object) index range. The ctids are those
+// of row versions visible to the statement's snapshot, which vacuum cannot
+// reclaim meanwhile. A row updated concurrently after that snapshot fails the
+// ctid recheck and is skipped; RETURNING tells which, and those are stamped
+// again one by one.
 func (s *store) stampPG(object string, ids []string, generation int64) error {
 	rows, err := s.query(`UPDATE snapshots SET scan_generation = $1
 WHERE ctid = ANY(ARRAY(
     SELECT x.ctid FROM unnest($4::text[]) AS k(id) CROSS JOIN LATERAL (
       SELECT ctid FROM snapshots WHERE connection_id = $2 AND object = $3 AND remote_id = k.id LIMIT 1) x))
-  AND connection_id = $2 AND object = $3 AND remote_id = ANY($4::text[]) AND scan_generation < $1
+  AND scan_generation < $1
 RETURNING remote_id`, generation, s.conn, object, ids)
 	if err != nil {
 		return err
