@@ -16,13 +16,15 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/tributary/tributary/storage"
+	"github.com/tributary/tributary/models"
+	"github.com/tributary/tributary/sync/reconcile"
 )
 
 func main() {
 	url := flag.String("database-url", os.Getenv("TRIBUTARY_BENCH_DATABASE_URL"), "PostgreSQL URL (a fresh schema is used)")
 	events := flag.Int("events", 20000, "events per throughput scenario")
 	only := flag.String("only", "", "comma-separated scenario prefixes to run")
+	flag.IntVar(&reconcileRecords, "records", 1000000, "records of the large reconcile scenario")
 	flag.DurationVar(&loadDuration, "load-duration", 30*time.Second, "API load test duration")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile here")
 	flag.Parse()
@@ -44,7 +46,10 @@ func main() {
 	}
 }
 
-var loadDuration time.Duration
+var (
+	loadDuration     time.Duration
+	reconcileRecords int
+)
 
 type row struct{ name, value, ceiling, note string }
 
@@ -112,6 +117,21 @@ func run(ctx context.Context, url string, events int, only string) error {
 			fmt.Sprintf("%s / %s", r.p50.Round(100*time.Microsecond), r.p99.Round(100*time.Microsecond)), "", fmt.Sprintf("%d events over %s", r.deliveries, r.elapsed)})
 		fmt.Fprintf(os.Stderr, "  steady %d/s: p50 %s p99 %s\n", rate, r.p50, r.p99)
 	}
+	if want("reconcile") {
+		for _, n := range []int{reconcileRecords / 10, reconcileRecords} {
+			r, err := reconcile.Simulate(ctx, db, models.NewID(models.PrefixConnection), n, 0.01, 1000)
+			if err != nil {
+				return err
+			}
+			mib := func(b uint64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }
+			rows = append(rows,
+				row{fmt.Sprintf("reconcile first sync, %d records", n), fmt.Sprintf("%.0f rec/s", r.FirstSync.RecordsPerSec), "",
+					fmt.Sprintf("%s, %d created (silent), peak heap %s", r.FirstSync.Elapsed.Round(time.Millisecond), r.FirstSync.Created, mib(r.FirstSync.PeakHeapInuse))},
+				row{fmt.Sprintf("reconcile re-poll 1%% changed, %d records", n), fmt.Sprintf("%.0f rec/s", r.Repoll.RecordsPerSec), "",
+					fmt.Sprintf("%s, %d updated, peak heap %s", r.Repoll.Elapsed.Round(time.Millisecond), r.Repoll.Updated, mib(r.Repoll.PeakHeapInuse))})
+			fmt.Fprintf(os.Stderr, "  reconcile %d: first %.0f/s, re-poll %.0f/s\n", n, r.FirstSync.RecordsPerSec, r.Repoll.RecordsPerSec)
+		}
+	}
 	if want("scheduler") {
 		r, err := schedulerClaims(ctx, db, 100000)
 		if err != nil {
@@ -142,5 +162,3 @@ func run(ctx context.Context, url string, events int, only string) error {
 	}
 	return tw.Flush()
 }
-
-var _ = storage.Postgres
