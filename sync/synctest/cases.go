@@ -53,13 +53,18 @@ func topics(envs []models.Envelope) []string {
 // finds nothing new.
 func testFirstSync(t *testing.T, b *bundle) {
 	ids := b.createEach(b.h.Objects)
+	paged := b.createMany(b.h.Objects[0], b.pagedRecords())
 	b.advance()
 	res := b.pollCompleted()
 	require.True(t, res.Initial)
 	p := b.requireOnlyCompleted(b.events(), res)
 	require.True(t, p.Initial)
-	require.GreaterOrEqual(t, p.Created, len(ids), "every seeded record counted")
-	require.GreaterOrEqual(t, p.Scanned, len(ids))
+	require.GreaterOrEqual(t, p.Created, len(ids)+len(paged), "every seeded record counted")
+	require.GreaterOrEqual(t, p.Scanned, len(ids)+len(paged))
+	for _, id := range paged {
+		require.Equal(t, int64(1), b.count(&models.Snapshot{}, "connection_id = ? AND object = ? AND remote_id = ?", b.row.ID, b.h.Objects[0], id),
+			"paged record %s has no snapshot after the first sync", id)
+	}
 	for o, id := range ids {
 		require.Equal(t, int64(1), b.count(&models.Snapshot{}, "connection_id = ? AND object = ? AND remote_id = ? AND deleted = ?", b.row.ID, o, id, false),
 			"%s %s has no snapshot after the first sync", o, id)
@@ -359,4 +364,60 @@ func testDeletedPayload(t *testing.T, b *bundle) {
 	if len(wrong) > 0 {
 		t.Skipf("KNOWN BUG (sync/reconcile): deleted events of %v carry remoteDeleted=false in dataPayload", wrong)
 	}
+}
+
+// testFirstSyncDeferred: the provider rate-limits the first sync after its
+// first page; the resumed run is still silent, loses nothing, and reports
+// sync/completed once, at its end.
+func testFirstSyncDeferred(t *testing.T, b *bundle) {
+	object := b.h.Objects[0]
+	ids := b.createMany(object, b.pagedRecords())
+	b.advance()
+	b.afterCursorWrite(func() { b.h.FailNext(t, b.conn, "rate_limit", 1) })
+	res := b.poll()
+	require.Equal(t, poll.RunDeferred, res.Status, "the first sync must be deferred: %s", res.Error)
+	require.True(t, res.Initial)
+	require.Empty(t, topics(b.events()), "a deferred first sync emits nothing")
+
+	b.advance()
+	res = b.pollCompleted()
+	require.True(t, res.Initial, "the resumed run is still the first sync")
+	b.requireOnlyCompleted(b.events(), res)
+	for _, id := range ids {
+		require.Equal(t, int64(1), b.count(&models.Snapshot{}, "connection_id = ? AND object = ? AND remote_id = ?", b.row.ID, object, id),
+			"record %s lost by the deferred first sync", id)
+	}
+	b.advance()
+	res = b.pollCompleted()
+	require.False(t, res.Initial)
+	require.Empty(t, topics(b.dataEvents()))
+}
+
+// testLateWebhook: a webhook delayed past a newer change that a poll already
+// forwarded emits nothing and does not roll the record back: the next poll
+// still finds nothing to report.
+func testLateWebhook(t *testing.T, b *bundle) {
+	b.initial()
+	b.h.Webhooks(t, b.conn)
+	object := b.webhookObjects()[0]
+	id := b.h.Create(t, b.conn, object)
+	b.deliver()
+	b.requireOnePer(b.dataEvents(), map[string]string{object: id}, models.UpdateCreated, models.SourceWebhook)
+
+	b.advance()
+	b.h.Update(t, b.conn, object, id)
+	late := b.h.Webhooks(t, b.conn) // held back by the network
+	require.NotEmpty(t, late)
+	b.advance()
+	b.h.Update(t, b.conn, object, id)
+	b.h.Webhooks(t, b.conn) // lost
+	b.advance()
+	b.pollCompleted()
+	b.requireOnePer(b.dataEvents(), map[string]string{object: id}, models.UpdateUpdated, models.SourcePoll)
+
+	b.receive(late)
+	require.Empty(t, topics(b.dataEvents()), "an older version arriving late emits nothing")
+	b.advance()
+	b.pollCompleted()
+	require.Empty(t, topics(b.dataEvents()), "the late webhook did not roll the snapshot back")
 }

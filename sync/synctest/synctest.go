@@ -58,6 +58,9 @@ func Run(t *testing.T, h conformance.Harness) {
 	webhook := slices.Contains(info.Capture, connectors.CaptureWebhook)
 	storagetest.Each(t, func(t *testing.T, db *gorm.DB) {
 		t.Run("first_sync", func(t *testing.T) { testFirstSync(t, setup(t, db, h)) })
+		if polling && h.FailNext != nil {
+			t.Run("first_sync_deferred", func(t *testing.T) { testFirstSyncDeferred(t, setup(t, db, h)) })
+		}
 		if polling {
 			t.Run("poll", func(t *testing.T) { testPoll(t, setup(t, db, h)) })
 			t.Run("paging", func(t *testing.T) { testPaging(t, setup(t, db, h)) })
@@ -76,6 +79,9 @@ func Run(t *testing.T, h conformance.Harness) {
 			// bad_signature runs first: it requires an empty inbox.
 			t.Run("bad_signature", func(t *testing.T) { testBadSignature(t, setup(t, db, h)) })
 			t.Run("webhook", func(t *testing.T) { testWebhook(t, setup(t, db, h)) })
+			if polling {
+				t.Run("late_webhook", func(t *testing.T) { testLateWebhook(t, setup(t, db, h)) })
+			}
 		}
 	})
 }
@@ -98,6 +104,8 @@ type bundle struct {
 	seq       int64
 	refreshes atomic.Int64
 	reauth    atomic.Int64
+	mu        sync.Mutex
+	onCursor  func()
 }
 
 var accounts atomic.Int64
@@ -125,9 +133,61 @@ func setup(t *testing.T, db *gorm.DB, h conformance.Harness) *bundle {
 	rec := &reconcile.Reconciler{Now: h.Now}
 	b.runner = &poll.Runner{DB: db, Apps: apps, Opener: opener{b}, Publisher: b.pub, Reconciler: rec,
 		Now: h.Now, PageSize: h.PageSize, Logger: quiet}
+	b.subscribe(fwd)
+	b.hookCursorWrites()
 	b.recv = &inbound.Receiver{DB: db, Apps: apps, Now: h.Now, Logger: quiet}
 	b.proc = &inbound.Processor{DB: db, Apps: apps, Opener: opener{b}, Publisher: b.pub, Reconciler: rec, Now: h.Now, Logger: quiet}
 	return b
+}
+
+// subscribe gives the account one subscription to every topic, so that
+// Publish fans each event out to exactly one queued delivery; when the test
+// ends, every event must have its delivery.
+func (b *bundle) subscribe(fwd *forwarding.Service) {
+	addr, topics := "https://receiver.example.com/hooks", []string{"*"}
+	_, err := fwd.CreateSubscription(b.t.Context(), b.account, forwarding.SubscriptionInput{Address: &addr, Topic: &topics})
+	require.NoError(b.t, err)
+	b.t.Cleanup(func() {
+		if b.t.Failed() {
+			return
+		}
+		var events, deliveries, orphans int64
+		require.NoError(b.t, b.db.Model(&models.Event{}).Where("account_id = ?", b.account).Count(&events).Error)
+		require.NoError(b.t, b.db.Model(&models.Delivery{}).Where("account_id = ?", b.account).Count(&deliveries).Error)
+		require.NoError(b.t, b.db.Model(&models.Delivery{}).Where("account_id = ? AND event_id NOT IN (?)", b.account,
+			b.db.Model(&models.Event{}).Select("id").Where("account_id = ?", b.account)).Count(&orphans).Error)
+		require.Equal(b.t, events, deliveries, "one queued delivery per event")
+		require.Zero(b.t, orphans)
+	})
+}
+
+// hookCursorWrites lets a test act right after the poller stored a page's
+// cursor, inside that page's transaction (see afterCursorWrite).
+func (b *bundle) hookCursorWrites() {
+	name := "synctest:cursor:" + b.row.ID
+	err := b.db.Callback().Raw().After("gorm:raw").Register(name, func(tx *gorm.DB) {
+		if tx.Error != nil || !strings.HasPrefix(tx.Statement.SQL.String(), "UPDATE connections SET cursors") ||
+			!slices.Contains(tx.Statement.Vars, any(b.row.ID)) {
+			return
+		}
+		b.mu.Lock()
+		fn := b.onCursor
+		b.onCursor = nil
+		b.mu.Unlock()
+		if fn != nil {
+			fn()
+		}
+	})
+	require.NoError(b.t, err)
+	b.t.Cleanup(func() { _ = b.db.Callback().Raw().Remove(name) })
+}
+
+// afterCursorWrite arms fn to run once, after the next page cursor the
+// poller stores for the connection (silent pages included).
+func (b *bundle) afterCursorWrite(fn func()) {
+	b.mu.Lock()
+	b.onCursor = fn
+	b.mu.Unlock()
 }
 
 // opener hands the runner and the processor the harness's Conn for the
