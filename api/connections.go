@@ -55,6 +55,7 @@ func (s *Server) createConnection(c *gin.Context) {
 		Credentials  map[string]string `json:"credentials"`
 		PollInterval string            `json:"pollInterval"`
 		EmitBackfill bool              `json:"emitBackfill"`
+		IncludeRaw   bool              `json:"includeRaw"`
 	}
 	if err := bindJSON(c, &req); err != nil {
 		fail(c, err)
@@ -62,7 +63,7 @@ func (s *Server) createConnection(c *gin.Context) {
 	}
 	v, err := s.deps.Connections.Create(c.Request.Context(), accountID(c), connections.CreateInput{
 		App: req.App, UserID: req.UserID, UserName: req.UserName, Credentials: req.Credentials,
-		PollInterval: req.PollInterval, EmitBackfill: req.EmitBackfill,
+		PollInterval: req.PollInterval, EmitBackfill: req.EmitBackfill, IncludeRaw: req.IncludeRaw,
 	})
 	if err != nil {
 		fail(c, err)

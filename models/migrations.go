@@ -23,6 +23,9 @@ func Migrations() []Migration {
 		{Version: 3, Name: "subscription rate limit", Up: func(tx *gorm.DB) error {
 			return tx.AutoMigrate(&Subscription{})
 		}},
+		{Version: 4, Name: "connection include raw", Up: func(tx *gorm.DB) error {
+			return tx.AutoMigrate(&Connection{})
+		}},
 	}
 }
 

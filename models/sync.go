@@ -59,10 +59,13 @@ type Connection struct {
 	// InitialSyncDone turns off the silent first sync.
 	InitialSyncDone bool `gorm:"not null;default:false"`
 	// EmitBackfill asks for the first sync's records to be emitted as created.
-	EmitBackfill bool  `gorm:"not null;default:false"`
-	Generation   int64 `gorm:"not null;default:0"`
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	EmitBackfill bool `gorm:"not null;default:false"`
+	// IncludeRaw adds the provider's raw record to each event's dataPayload
+	// as remoteData.
+	IncludeRaw bool  `gorm:"not null;default:false"`
+	Generation int64 `gorm:"not null;default:0"`
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
 }
 
 // ConnectSession is a pending OAuth2 connect flow.

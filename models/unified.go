@@ -208,3 +208,22 @@ type Product struct {
 	Tags        string    `json:"tags,omitempty"`
 	Variants    []Variant `json:"variants,omitempty"`
 }
+
+// WithRemoteData returns payload (a unified JSON object) with raw, the
+// provider's record as received, set as its "remoteData" field; payload is
+// returned unchanged when raw is empty or payload is not an object.
+func WithRemoteData(payload, raw json.RawMessage) json.RawMessage {
+	if len(raw) == 0 || !json.Valid(raw) {
+		return payload
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(payload, &fields); err != nil || fields == nil {
+		return payload
+	}
+	fields["remoteData"] = raw
+	out, err := json.Marshal(fields)
+	if err != nil {
+		return payload
+	}
+	return out
+}

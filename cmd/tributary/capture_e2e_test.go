@@ -34,7 +34,7 @@ func TestSandboxEndToEnd(t *testing.T) {
 
 			connect := func(mode string) string {
 				st, body := e.do(t, "POST", "/v1/connections", key, map[string]any{"app": "sandbox", "userId": "u-" + mode,
-					"userName": "Demo " + mode, "credentials": map[string]any{"mode": mode}})
+					"userName": "Demo " + mode, "credentials": map[string]any{"mode": mode}, "includeRaw": mode == "polling"})
 				require.Equal(t, 201, st, "%v", body)
 				id := body["id"].(string)
 				// The silent first sync completes before records are written.
@@ -104,13 +104,17 @@ func TestSandboxEndToEnd(t *testing.T) {
 			require.Empty(t, rc.bad, "every delivery verified with the JWKS")
 			rc.mu.Unlock()
 			for _, ev := range rc.verified() {
+				if ev["connectionId"] == hook && ev["updateType"] != "deleted" {
+					require.Equal(t, "webhook", ev["source"], "%v", ev)
+				}
 				switch ev["connectionId"] {
-				case hook:
-					if ev["updateType"] != "deleted" {
-						require.Equal(t, "webhook", ev["source"], "%v", ev)
-					}
 				case polled:
 					require.Equal(t, "poll", ev["source"])
+					// includeRaw: the app's own record rides along as remoteData.
+					raw, _ := ev["dataPayload"].(map[string]any)["remoteData"].(map[string]any)
+					require.Equal(t, "Grace", raw["first_name"], "%v", ev)
+				case hook:
+					require.NotContains(t, ev["dataPayload"], "remoteData")
 				}
 				require.Equal(t, "Sandbox", ev["name"])
 			}

@@ -24,6 +24,8 @@ type CreateInput struct {
 	PollInterval string
 	// EmitBackfill emits the first sync's records as created events.
 	EmitBackfill bool
+	// IncludeRaw adds the provider's raw record to every event as remoteData.
+	IncludeRaw bool
 }
 
 // newConnection is what both connect paths hand to insert.
@@ -37,6 +39,7 @@ type newConnection struct {
 	metadata     map[string]string
 	pollInterval time.Duration
 	emitBackfill bool
+	includeRaw   bool
 	// sessionID is the connect session to mark with the new connection id.
 	sessionID string
 }
@@ -88,7 +91,7 @@ func (s *Service) Create(ctx context.Context, accountID string, in CreateInput) 
 	}
 	return s.insert(ctx, newConnection{
 		accountID: accountID, app: app, userID: in.UserID, userName: in.UserName, credentials: creds,
-		externalID: externalID, metadata: meta, pollInterval: d, emitBackfill: in.EmitBackfill,
+		externalID: externalID, metadata: meta, pollInterval: d, emitBackfill: in.EmitBackfill, includeRaw: in.IncludeRaw,
 	}, iv)
 }
 
@@ -106,7 +109,7 @@ func (s *Service) insert(ctx context.Context, n newConnection, iv intervals) (Vi
 		ID: models.NewID(models.PrefixConnection), AccountID: n.accountID, App: n.app.Info().Name,
 		UserID: n.userID, UserName: n.userName, Status: models.ConnectionActive, ExternalID: n.externalID,
 		PollInterval: n.pollInterval, NextSyncAt: now, Cursors: "{}", EmitBackfill: n.emitBackfill,
-		CreatedAt: now, UpdatedAt: now,
+		IncludeRaw: n.includeRaw, CreatedAt: now, UpdatedAt: now,
 	}
 	existing, err := s.findReconnect(ctx, c)
 	if err != nil {

@@ -23,6 +23,7 @@ type View struct {
 	// PollIntervalOverride is the connection's own interval (null = none).
 	PollIntervalOverride *string    `json:"pollIntervalOverride"`
 	EmitBackfill         bool       `json:"emitBackfill"`
+	IncludeRaw           bool       `json:"includeRaw"`
 	NextSyncAt           time.Time  `json:"nextSyncAt"`
 	LastSyncAt           *time.Time `json:"lastSyncAt"`
 	LastError            *string    `json:"lastError"`
@@ -34,9 +35,9 @@ func toView(c *models.Connection, iv intervals) View {
 		ID: c.ID, App: c.App, UserID: c.UserID, UserName: c.UserName, Status: c.Status,
 		ExternalID:   c.ExternalID,
 		PollInterval: FormatDuration(cmp.Or(c.PollInterval, iv.def)),
-		EmitBackfill: c.EmitBackfill,
-		NextSyncAt:   c.NextSyncAt.UTC(),
-		CreatedAt:    c.CreatedAt.UTC(),
+		EmitBackfill: c.EmitBackfill, IncludeRaw: c.IncludeRaw,
+		NextSyncAt: c.NextSyncAt.UTC(),
+		CreatedAt:  c.CreatedAt.UTC(),
 	}
 	if c.PollInterval > 0 {
 		o := FormatDuration(c.PollInterval)

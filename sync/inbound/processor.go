@@ -3,6 +3,7 @@ package inbound
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -254,7 +255,16 @@ func (p *Processor) commit(ctx context.Context, item *models.InboxItem, info con
 				continue
 			}
 			envs := make([]*models.Envelope, 0, len(changes))
+			raw := map[[2]string]json.RawMessage{}
+			if conn.IncludeRaw {
+				for _, r := range t.recs {
+					raw[[2]string{r.Object, r.RemoteID}] = r.Raw
+				}
+			}
 			for _, ch := range changes {
+				if r := raw[[2]string{ch.Object, ch.RemoteID}]; len(r) > 0 {
+					ch.Payload = models.WithRemoteData(ch.Payload, r)
+				}
 				envs = append(envs, envelope(&conn, info, ch))
 			}
 			if err := p.Publisher.Publish(ctx, tx, conn.AccountID, envs...); err != nil {

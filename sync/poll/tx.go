@@ -74,6 +74,9 @@ func (r *Runner) applyPage(ctx context.Context, st *run, object string, recs []m
 		if err != nil {
 			return fmt.Errorf("reconcile: %w", err)
 		}
+		if st.conn.IncludeRaw {
+			withRaw(changes, recs)
+		}
 		if err := r.publishChanges(ctx, tx, st, changes, silent, &counts); err != nil {
 			return err
 		}
@@ -118,6 +121,22 @@ func (r *Runner) publishChanges(ctx context.Context, tx *gorm.DB, st *run, chang
 		return fmt.Errorf("publish: %w", err)
 	}
 	return nil
+}
+
+// withRaw adds each record's raw provider JSON to its change's payload as
+// remoteData (connections created with includeRaw).
+func withRaw(changes []reconcile.Change, recs []models.Record) {
+	raw := make(map[[2]string]json.RawMessage, len(recs))
+	for _, r := range recs {
+		if len(r.Raw) > 0 {
+			raw[[2]string{r.Object, r.RemoteID}] = r.Raw
+		}
+	}
+	for i, ch := range changes {
+		if r, ok := raw[[2]string{ch.Object, ch.RemoteID}]; ok {
+			changes[i].Payload = models.WithRemoteData(ch.Payload, r)
+		}
+	}
 }
 
 // envelope fills the fields every event of this run shares.
