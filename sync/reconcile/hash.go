@@ -96,7 +96,6 @@ type canonicalizer struct {
 }
 
 func (c *canonicalizer) hash(raw []byte, keepFields bool) (string, bool) {
-	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || string(raw) == "null" {
 		sum := sha256.Sum256([]byte("{}"))
 		return hex.EncodeToString(sum[:]), true
