@@ -1,5 +1,13 @@
 package fake
 
+// SandboxClientID and SandboxClientSecret are the connected app `tributary
+// sandbox --provider salesforce` registers (WithClient), so the token
+// endpoint checks client credentials as Salesforce does.
+const (
+	SandboxClientID     = "fake-salesforce-client-id"
+	SandboxClientSecret = "fake-salesforce-client-secret"
+)
+
 // Seed fills org with a small demo CRM (standard opportunity stages, a few
 // accounts, contacts, leads, opportunities, tasks and notes) so a human
 // running the sandbox sees data.

@@ -100,3 +100,27 @@ func (s *Server) deliver(ds []*Delivery) {
 		s.mu.Unlock()
 	}
 }
+
+// AddWebhook subscribes shop (created if needed) to topic at address, as
+// POST webhooks.json does, and returns the subscription id. A subscription
+// to the same topic and address already there is returned as is.
+func (s *Server) AddWebhook(domain, topic, address string) (int64, error) {
+	if !topics[topic] {
+		return 0, fmt.Errorf("fake shopify: invalid topic %q", topic)
+	}
+	if address == "" {
+		return 0, fmt.Errorf("fake shopify: address can't be blank")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sh := s.addShopLocked(domain)
+	for id, wh := range sh.webhooks {
+		if wh.topic == topic && wh.address == address {
+			return id, nil
+		}
+	}
+	now := s.nowLocked()
+	wh := &subscription{id: s.nextID(), topic: topic, address: address, created: now, updated: now}
+	sh.webhooks[wh.id] = wh
+	return wh.id, nil
+}
