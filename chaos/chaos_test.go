@@ -64,11 +64,11 @@ func setup(t *testing.T, dialect string, s uint64, weights Weights, extra ...str
 }
 
 // finish drains the engine, audits the receiver's log and prints the table.
-func finish(t *testing.T, e *Engine, rc *Receiver, w *World, r func(*Report)) *Report {
+func finish(t *testing.T, e *Engine, rc *Receiver, w *World, hurry bool, r func(*Report)) *Report {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	require.NoError(t, Drain(ctx, e))
+	require.NoError(t, Drain(ctx, e, hurry))
 	rep := Audit(t.Name(), rc.Seed, w.Changes(), rc.Log())
 	if r != nil {
 		r(rep)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -74,6 +75,8 @@ type Engine struct {
 	Admin string
 	// Opts locates the database.
 	Opts storage.Options
+	// AppName is the engine's PostgreSQL application_name.
+	AppName string
 
 	t        testing.TB
 	args     []string
@@ -110,7 +113,17 @@ func NewEngine(t testing.TB, dialect string, extra ...string) *Engine {
 		"--dispatcher-circuit-cooldown", "1s", "--dispatcher-circuit-threshold", "1000",
 		"--api-rate-limit", "10000", "--api-rate-burst", "10000", "--api-shutdown-timeout", "2s"}
 	if e.Opts.URL != "" {
-		e.args = append(e.args, "--database-url", e.Opts.URL)
+		// The engine's connections carry an application_name of their own,
+		// so a test can terminate exactly those backends.
+		u, err := url.Parse(e.Opts.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := u.Query()
+		e.AppName = fmt.Sprintf("tributary-chaos-%d", time.Now().UnixNano())
+		q.Set("application_name", e.AppName)
+		u.RawQuery = q.Encode()
+		e.args = append(e.args, "--database-url", u.String())
 	} else {
 		e.args = append(e.args, "--data-dir", e.Opts.DataDir)
 	}
@@ -125,7 +138,13 @@ func NewEngine(t testing.TB, dialect string, extra ...string) *Engine {
 		if t.Failed() {
 			_, _ = e.logs.Seek(0, io.SeekStart)
 			b, _ := io.ReadAll(e.logs)
-			t.Logf("engine log (last 4 KiB):\n%s", tail(b, 4096))
+			var keep []string
+			for _, l := range strings.Split(string(b), "\n") {
+				if !strings.Contains(l, "http request") && !strings.Contains(l, "request failed") && !strings.Contains(l, "claim failed") {
+					keep = append(keep, l)
+				}
+			}
+			t.Logf("engine log (without request lines, last 6 KiB):\n%s", tail([]byte(strings.Join(keep, "\n")), 6144))
 		}
 		e.logs.Close()
 	})
@@ -207,6 +226,9 @@ func (e *Engine) ExpireLeases() {
 	if err := e.DB.Exec(`UPDATE deliveries SET next_attempt_at = ? WHERE status IN ? AND lease_token <> ''`,
 		now, []string{models.DeliveryPending, models.DeliveryFailed}).Error; err != nil {
 		e.t.Fatalf("expire delivery leases: %v", err)
+	}
+	if err := e.DB.Exec(`UPDATE inbox_items SET next_attempt_at = ? WHERE processed_at IS NULL AND lease_token <> ''`, now).Error; err != nil {
+		e.t.Fatalf("expire inbox leases: %v", err)
 	}
 }
 

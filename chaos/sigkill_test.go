@@ -63,7 +63,7 @@ func TestSIGKILL(t *testing.T) {
 			kill()
 			e.ExpireLeases()
 			e.Start()
-			finish(t, e, rc, w, func(r *Report) { r.Kills = kills })
+			finish(t, e, rc, w, false, func(r *Report) { r.Kills = kills })
 		})
 	}
 }

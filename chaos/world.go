@@ -223,54 +223,67 @@ func (w *World) retryDB(fn func() error) error {
 	return err
 }
 
-// Settle is the barrier between rounds: every connection polls once more
-// (a poll requested after the writes) and no inbound webhook is left
-// unprocessed, so no record changes again before its change was captured.
+// Settle is the barrier between rounds: every connection completes a poll
+// requested after the writes, so no record changes again before its change
+// was captured (a poll sees every change; a webhook still queued is late
+// and must then emit nothing).
 // A transport error (the engine died) is returned for the caller to restart.
 func (w *World) Settle(limit time.Duration) error {
-	asked := map[string]time.Time{}
-	for _, id := range w.Conns {
-		err := w.wait(limit, func() (bool, error) {
-			t0 := time.Now()
-			st, body, err := w.API.Do("POST", "/v1/connections/"+id+"/sync", w.Key, nil)
-			if err != nil {
-				return false, err
-			}
-			if st != 202 && st != 409 {
-				return false, fmt.Errorf("sync %s: %d %v", id, st, body)
-			}
-			// 202 means no poll was running: the next lastSyncAt after t0
-			// belongs to a poll that started after the writes.
-			asked[id] = t0
-			return st == 202, nil
-		})
-		if err != nil {
-			return err
-		}
-	}
+	asked := map[string]time.Time{} // connection → when a sync now was accepted
 	return w.wait(limit, func() (bool, error) {
+		done := true
 		for _, id := range w.Conns {
-			_, c, err := w.API.Do("GET", "/v1/connections/"+id, w.Key, nil)
+			st, c, err := w.API.Do("GET", "/v1/connections/"+id, w.Key, nil)
 			if err != nil {
 				return false, err
+			}
+			if st != 200 {
+				done = false // a dropped database connection: ask again
+				continue
 			}
 			s, _ := c["lastSyncAt"].(string)
 			last, _ := time.Parse(time.RFC3339Nano, s)
-			if !last.After(asked[id]) || c["status"] != "active" {
-				return false, nil
+			t0, ok := asked[id]
+			if ok && last.After(t0) && c["status"] == "active" {
+				continue
+			}
+			done = false
+			// Ask, and ask again when the asked-for poll failed or was
+			// deferred (a database error): those retry only minutes later.
+			if !ok || (c["status"] != "syncing" && time.Since(t0) > time.Second) {
+				t0 := time.Now()
+				st, body, err := w.API.Do("POST", "/v1/connections/"+id+"/sync", w.Key, nil)
+				if err != nil {
+					return false, err
+				}
+				switch {
+				case st == 202:
+					// No poll was running: the next lastSyncAt after t0
+					// belongs to a poll that started after the writes.
+					asked[id] = t0
+				case st != 409 && st < 500:
+					return false, fmt.Errorf("sync %s: %d %v", id, st, body)
+				}
 			}
 		}
-		var inbox int64
-		if err := w.DB.Model(&models.InboxItem{}).Where("processed_at IS NULL").Count(&inbox).Error; err != nil {
-			return false, nil
-		}
-		return inbox == 0, nil
+		return done, nil
 	})
 }
 
 // Drain waits until nothing is in flight (see Engine.Idle) or ctx ends.
-func Drain(ctx context.Context, e *Engine) error {
+// With hurry, inbound webhooks waiting out a retry backoff (30 s, doubling)
+// and delivery claims whose holder surely gave up are made due at once, as
+// the passing of time would.
+func Drain(ctx context.Context, e *Engine, hurry bool) error {
 	for {
+		if hurry {
+			now := time.Now().UTC()
+			_ = e.DB.Exec(`UPDATE inbox_items SET next_attempt_at = ? WHERE processed_at IS NULL AND lease_token = ''`, now).Error
+			// A delivery claim (lease max_timeout + 30 s = 33 s) held for
+			// more than 5 s outlived its 1 s HTTP timeout: its flush failed.
+			_ = e.DB.Exec(`UPDATE deliveries SET next_attempt_at = ? WHERE status IN ? AND lease_token <> '' AND next_attempt_at < ?`,
+				now, []string{models.DeliveryPending, models.DeliveryFailed}, now.Add(28*time.Second)).Error
+		}
 		if ok, err := e.Idle(); err == nil && ok {
 			return nil
 		}
