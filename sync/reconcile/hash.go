@@ -7,7 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/tributary/tributary/models"
@@ -24,8 +24,9 @@ import (
 
 // hashJSON returns the hash of raw and its canonical top-level fields.
 func hashJSON(raw []byte) (string, map[string]json.RawMessage, error) {
-	var c canonicalizer
-	if h, ok := c.hash(raw, true); ok {
+	c := canonPool.Get().(*canonicalizer)
+	defer canonPool.Put(c)
+	if h, ok := c.hash(raw); ok {
 		return h, c.fields(), nil
 	}
 	return slowHash(raw)
@@ -33,13 +34,16 @@ func hashJSON(raw []byte) (string, map[string]json.RawMessage, error) {
 
 // fastHash returns only the hash of raw (no field map).
 func fastHash(raw []byte) (string, error) {
-	var c canonicalizer
-	if h, ok := c.hash(raw, false); ok {
+	c := canonPool.Get().(*canonicalizer)
+	defer canonPool.Put(c)
+	if h, ok := c.hash(raw); ok {
 		return h, nil
 	}
 	h, _, err := slowHash(raw)
 	return h, err
 }
+
+var canonPool = sync.Pool{New: func() any { return new(canonicalizer) }}
 
 func slowHash(raw []byte) (string, map[string]json.RawMessage, error) {
 	fields := map[string]json.RawMessage{}
@@ -84,103 +88,116 @@ func canonical(v json.RawMessage) (json.RawMessage, error) {
 }
 
 type member struct {
-	key        string
+	key        []byte // points into the input
 	start, end int // canonical value in canonicalizer.buf
 }
 
 // canonicalizer writes canonical JSON into buf. ok=false means "not sure":
-// the caller falls back to encoding/json.
+// the caller falls back to encoding/json. Its buffers are reused (canonPool).
 type canonicalizer struct {
-	buf []byte
-	top []member
+	buf     []byte   // canonical values
+	out     []byte   // the canonical document that is hashed
+	scratch []byte   // a nested object's values before sorting
+	stack   []member // members of the objects being parsed
+	top     int      // number of top-level members (stack[:top])
 }
 
-func (c *canonicalizer) hash(raw []byte, keepFields bool) (string, bool) {
+func (c *canonicalizer) hash(raw []byte) (string, bool) {
+	c.buf, c.stack, c.top = c.buf[:0], c.stack[:0], 0
 	if len(raw) == 0 || string(raw) == "null" {
 		sum := sha256.Sum256([]byte("{}"))
 		return hex.EncodeToString(sum[:]), true
 	}
-	// Canonicalize each top-level value into buf, then assemble.
-	c.buf = make([]byte, 0, len(raw)+64)
-	members, rest, ok := c.object(raw, true)
+	rest, ok := c.object(raw, true)
 	if !ok || len(rest) != 0 {
 		return "", false
 	}
-	c.top = members
-	out := make([]byte, 0, len(c.buf)+8*len(members)+2)
-	out = append(out, '{')
-	for i, m := range members {
-		if i > 0 {
-			out = append(out, ',')
-		}
-		out = append(out, '"')
-		out = append(out, m.key...)
-		out = append(out, '"', ':')
-		out = append(out, c.buf[m.start:m.end]...)
-	}
-	out = append(out, '}')
-	sum := sha256.Sum256(out)
-	if !keepFields {
-		c.buf, c.top = nil, nil
-	}
+	c.top = len(c.stack)
+	c.out = c.appendMembers(append(c.out[:0], '{'), c.stack, c.buf, 0)
+	c.out = append(c.out, '}')
+	sum := sha256.Sum256(c.out)
 	return hex.EncodeToString(sum[:]), true
 }
 
+// appendMembers writes "key":value pairs, values taken from vals (whose
+// offset 0 is buf offset base).
+func (c *canonicalizer) appendMembers(dst []byte, members []member, vals []byte, base int) []byte {
+	for i, m := range members {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, '"')
+		dst = append(dst, m.key...)
+		dst = append(dst, '"', ':')
+		dst = append(dst, vals[m.start-base:m.end-base]...)
+	}
+	return dst
+}
+
 func (c *canonicalizer) fields() map[string]json.RawMessage {
-	f := make(map[string]json.RawMessage, len(c.top))
-	for _, m := range c.top {
-		f[m.key] = json.RawMessage(c.buf[m.start:m.end:m.end])
+	f := make(map[string]json.RawMessage, c.top)
+	for _, m := range c.stack[:c.top] {
+		f[string(m.key)] = json.RawMessage(slices.Clone(c.buf[m.start:m.end]))
 	}
 	return f
 }
 
 // object parses the object at the start of s, canonicalizes its values into
-// c.buf and returns its members sorted by key (volatile fields dropped when
-// top is true) and the rest of s.
-func (c *canonicalizer) object(s []byte, top bool) ([]member, []byte, bool) {
+// c.buf and pushes its members, sorted by key (volatile fields dropped when
+// top is true), on c.stack; it returns the rest of s.
+func (c *canonicalizer) object(s []byte, top bool) ([]byte, bool) {
 	if len(s) == 0 || s[0] != '{' {
-		return nil, nil, false
+		return nil, false
 	}
 	s = s[1:]
-	var members []member
+	base := len(c.stack)
 	if len(s) > 0 && s[0] == '}' {
-		return members, s[1:], true
+		return s[1:], true
 	}
 	for {
 		key, r, ok := plainString(s)
 		if !ok || len(r) == 0 || r[0] != ':' {
-			return nil, nil, false
+			return nil, false
 		}
 		start := len(c.buf)
 		r, ok = c.value(r[1:])
 		if !ok {
-			return nil, nil, false
+			return nil, false
 		}
-		k := string(key)
-		if top && slices.Contains(models.VolatileFields, k) {
+		if top && isVolatile(key) {
 			c.buf = c.buf[:start]
 		} else {
-			members = append(members, member{key: k, start: start, end: len(c.buf)})
+			c.stack = append(c.stack, member{key: key, start: start, end: len(c.buf)})
 		}
 		if len(r) == 0 {
-			return nil, nil, false
+			return nil, false
 		}
 		switch r[0] {
 		case ',':
 			s = r[1:]
 			continue
 		case '}':
-			slices.SortFunc(members, func(a, b member) int { return strings.Compare(a.key, b.key) })
+			members := c.stack[base:]
+			slices.SortFunc(members, func(a, b member) int { return bytes.Compare(a.key, b.key) })
 			for i := 1; i < len(members); i++ {
-				if members[i].key == members[i-1].key {
-					return nil, nil, false // duplicate key: let encoding/json decide
+				if bytes.Equal(members[i].key, members[i-1].key) {
+					return nil, false // duplicate key: let encoding/json decide
 				}
 			}
-			return members, r[1:], true
+			return r[1:], true
 		default:
-			return nil, nil, false
+			return nil, false
 		}
 	}
+}
+
+func isVolatile(key []byte) bool {
+	for _, v := range models.VolatileFields {
+		if string(key) == v {
+			return true
+		}
+	}
+	return false
 }
 
 // value canonicalizes the value at the start of s into c.buf.
@@ -190,26 +207,18 @@ func (c *canonicalizer) value(s []byte) ([]byte, bool) {
 	}
 	switch s[0] {
 	case '{':
-		// Nested objects are written to a scratch area after the members'
-		// values, then moved into place sorted.
-		base := len(c.buf)
-		members, r, ok := c.object(s, false)
+		// A nested object's values are written after base, then moved into
+		// place in key order.
+		base, sbase := len(c.buf), len(c.stack)
+		r, ok := c.object(s, false)
 		if !ok {
 			return nil, false
 		}
-		scratch := slices.Clone(c.buf[base:])
-		c.buf = c.buf[:base]
-		c.buf = append(c.buf, '{')
-		for i, m := range members {
-			if i > 0 {
-				c.buf = append(c.buf, ',')
-			}
-			c.buf = append(c.buf, '"')
-			c.buf = append(c.buf, m.key...)
-			c.buf = append(c.buf, '"', ':')
-			c.buf = append(c.buf, scratch[m.start-base:m.end-base]...)
-		}
+		c.scratch = append(c.scratch[:0], c.buf[base:]...)
+		c.buf = append(c.buf[:base], '{')
+		c.buf = c.appendMembers(c.buf, c.stack[sbase:], c.scratch, base)
 		c.buf = append(c.buf, '}')
+		c.stack = c.stack[:sbase]
 		return r, true
 	case '[':
 		c.buf = append(c.buf, '[')

@@ -63,3 +63,25 @@ func FuzzFastHash(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkHashContact(b *testing.B) {
+	rec := simGen{}.record(42, 0)
+	b.ReportAllocs()
+	for b.Loop() {
+		raw, _ := json.Marshal(rec.Data)
+		if _, err := fastHash(raw); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkHashContactEncodingJSON(b *testing.B) {
+	rec := simGen{}.record(42, 0)
+	b.ReportAllocs()
+	for b.Loop() {
+		raw, _ := json.Marshal(rec.Data)
+		if _, _, err := slowHash(raw); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -191,7 +191,7 @@ func (r *Reconciler) apply(tx *gorm.DB, connectionID string, recs []models.Recor
 		first[k] = i
 		keys = append(keys, k)
 	}
-	meta, err := st.readMeta(keys)
+	meta, err := st.readMeta(keys, generation)
 	if err != nil {
 		return nil, err
 	}
@@ -211,7 +211,7 @@ func (r *Reconciler) apply(tx *gorm.DB, connectionID string, recs []models.Recor
 			candidates = append(candidates, i)
 			continue
 		}
-		if generation > m.generation {
+		if generation > m.generation && !m.stamped {
 			stamps[k.object] = append(stamps[k.object], k.remoteID)
 		}
 	}

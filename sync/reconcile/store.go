@@ -42,6 +42,7 @@ type meta struct {
 	deleted    bool
 	rua        time.Time
 	generation int64
+	stamped    bool // readMeta stamped the row with the page's generation
 }
 
 // wouldChange reports whether the conditional UPDATE of update could change
@@ -78,21 +79,29 @@ func (s *store) query(q string, args ...any) (*sql.Rows, error) {
 	return s.tx.Raw(q, args...).Rows()
 }
 
-// readMeta reads, without locking, the stored version of keys.
-func (s *store) readMeta(keys []key) (map[key]meta, error) {
+// readMeta reads, without locking, the stored version of keys. On
+// PostgreSQL with generation > 0 the same statement also stamps every found
+// row whose generation is older (meta.stamped): the scan saw the record,
+// whatever its content, and a row whose content changes is rewritten with
+// that generation anyway.
+func (s *store) readMeta(keys []key, generation int64) (map[key]meta, error) {
 	out := make(map[key]meta, len(keys))
 	objects, ids := byObject(keys)
 	for _, object := range objects {
 		for _, part := range s.parts(ids[object]) {
 			var rows *sql.Rows
 			var err error
-			if s.pg {
-				rows, err = s.query(`SELECT x.remote_id, x.content_hash, x.deleted, x.remote_updated_at, x.scan_generation
+			switch {
+			case s.pg && generation > 0:
+				slices.Sort(part) // stamp (lock) rows in key order
+				rows, err = s.query(readMetaStampPG, s.conn, object, part, generation)
+			case s.pg:
+				rows, err = s.query(`SELECT x.remote_id, x.content_hash, x.deleted, x.remote_updated_at, x.scan_generation, false
 FROM unnest($3::text[]) AS k(id) CROSS JOIN LATERAL (
   SELECT remote_id, content_hash, deleted, remote_updated_at, scan_generation FROM snapshots
   WHERE connection_id = $1 AND object = $2 AND remote_id = k.id LIMIT 1) x`, s.conn, object, part)
-			} else {
-				rows, err = s.query(`SELECT remote_id, content_hash, deleted, remote_updated_at, scan_generation FROM snapshots
+			default:
+				rows, err = s.query(`SELECT remote_id, content_hash, deleted, remote_updated_at, scan_generation, false FROM snapshots
 WHERE connection_id = ? AND object = ? AND remote_id IN ?`, s.conn, object, part)
 			}
 			if err != nil {
@@ -101,7 +110,7 @@ WHERE connection_id = ? AND object = ? AND remote_id IN ?`, s.conn, object, part
 			for rows.Next() {
 				var id string
 				var m meta
-				if err := rows.Scan(&id, &m.hash, &m.deleted, &m.rua, &m.generation); err != nil {
+				if err := rows.Scan(&id, &m.hash, &m.deleted, &m.rua, &m.generation, &m.stamped); err != nil {
 					_ = rows.Close()
 					return nil, fmt.Errorf("reconcile: read snapshots: %w", err)
 				}
@@ -115,6 +124,22 @@ WHERE connection_id = ? AND object = ? AND remote_id IN ?`, s.conn, object, part
 	}
 	return out, nil
 }
+
+// readMetaStampPG reads the stored versions (k, the statement's snapshot,
+// before the stamp) and stamps them by ctid (u) in one round trip; see
+// stampPG for why rows are found with LATERAL ... LIMIT 1 and updated by
+// ctid. A row updated concurrently after the snapshot is not stamped
+// (stamped false): apply stamps it again.
+const readMetaStampPG = `WITH k AS MATERIALIZED (
+  SELECT x.* FROM unnest($3::text[]) AS i(id) CROSS JOIN LATERAL (
+    SELECT ctid AS tid, remote_id, content_hash, deleted, remote_updated_at, scan_generation FROM snapshots
+    WHERE connection_id = $1 AND object = $2 AND remote_id = i.id LIMIT 1) x),
+u AS (
+  UPDATE snapshots SET scan_generation = $4
+  WHERE ctid = ANY(ARRAY(SELECT tid FROM k WHERE scan_generation < $4)) AND scan_generation < $4
+  RETURNING remote_id)
+SELECT k.remote_id, k.content_hash, k.deleted, k.remote_updated_at, k.scan_generation, u.remote_id IS NOT NULL
+FROM k LEFT JOIN u ON u.remote_id = k.remote_id`
 
 // readLocked reads the full snapshots of keys, locking them on PostgreSQL
 // (in key order, so concurrent pages lock in the same order).
