@@ -2,11 +2,13 @@ package synctest
 
 import (
 	"encoding/json"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/tributary/tributary/connectors"
 	"github.com/tributary/tributary/models"
 	"github.com/tributary/tributary/sync/poll"
 )
@@ -284,4 +286,30 @@ func testFirstSyncDeferred(t *testing.T, b *bundle) {
 	res = b.pollCompleted()
 	require.False(t, res.Initial)
 	require.Empty(t, topics(b.dataEvents()))
+}
+
+// testIncludeRaw: on a connection created with includeRaw, every created and
+// updated event's dataPayload carries the provider's record as remoteData,
+// through polling and, where the app has them, native webhooks. (Without it,
+// requireEnvelope requires that no event carries remoteData.)
+func testIncludeRaw(t *testing.T, b *bundle) {
+	require.NoError(t, b.db.Model(&models.Connection{}).Where("id = ?", b.row.ID).Update("include_raw", true).Error)
+	b.row.IncludeRaw = true
+	b.initial()
+	ids := b.createEach(b.h.Objects)
+	b.advance()
+	b.pollCompleted()
+	b.requireOnePer(b.dataEvents(), ids, models.UpdateCreated, models.SourcePoll)
+	if !slices.Contains(b.info.Capture, connectors.CaptureWebhook) {
+		return
+	}
+	b.h.Webhooks(t, b.conn)
+	objects := b.webhookObjects()
+	want := map[string]string{}
+	for _, o := range objects {
+		b.h.Update(t, b.conn, o, ids[o])
+		want[o] = ids[o]
+	}
+	b.deliver()
+	b.requireOnePer(b.dataEvents(), want, models.UpdateUpdated, models.SourceWebhook)
 }

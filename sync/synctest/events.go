@@ -102,6 +102,18 @@ func (b *bundle) requireEnvelope(e models.Envelope, updateType, source string) {
 	require.Equal(b.t, models.CategoryOf(e.Topic), e.Category)
 	require.False(b.t, e.EventTimestamp.IsZero())
 	require.NotEmpty(b.t, e.DataPayload)
+	var fields map[string]json.RawMessage
+	require.NoError(b.t, json.Unmarshal(e.DataPayload, &fields), "dataPayload is a JSON object")
+	raw, hasRaw := fields["remoteData"]
+	switch {
+	case !b.row.IncludeRaw:
+		require.False(b.t, hasRaw, "%s: remoteData without includeRaw", e.Topic)
+	case updateType != models.UpdateDeleted: // a deletion may come without the record
+		require.True(b.t, hasRaw, "%s %s: includeRaw but no remoteData", e.Topic, updateType)
+		var obj map[string]json.RawMessage
+		require.NoError(b.t, json.Unmarshal(raw, &obj), "remoteData is the provider's record (a JSON object)")
+		require.Contains(b.t, string(raw), remoteID(b.t, e), "remoteData is this record")
+	}
 }
 
 // requireOnePer requires exactly one event per (object, remote id) of want

@@ -63,6 +63,7 @@ func Run(t *testing.T, h conformance.Harness) {
 			t.Run("poll", func(t *testing.T) { testPoll(t, setup(t, db, h)) })
 			t.Run("paging", func(t *testing.T) { testPaging(t, setup(t, db, h)) })
 			t.Run("deleted_payload", func(t *testing.T) { testDeletedPayload(t, setup(t, db, h)) })
+			t.Run("include_raw", func(t *testing.T) { testIncludeRaw(t, setup(t, db, h)) })
 			if h.FailNext != nil {
 				for _, kind := range []string{"rate_limit", "server_error"} {
 					t.Run(kind, func(t *testing.T) { testDeferred(t, setup(t, db, h), kind) })
@@ -74,7 +75,6 @@ func Run(t *testing.T, h conformance.Harness) {
 			}
 		}
 		if webhook {
-			// bad_signature runs first: it requires an empty inbox.
 			t.Run("bad_signature", func(t *testing.T) { testBadSignature(t, setup(t, db, h)) })
 			t.Run("webhook", func(t *testing.T) { testWebhook(t, setup(t, db, h)) })
 			if polling {
