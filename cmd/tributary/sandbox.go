@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -87,6 +88,10 @@ func runSandbox(ctx context.Context, out io.Writer, o sandboxOptions) error {
 		return errors.New("webhook-url: Salesforce has no native webhooks in Tributary; its changes are found by polling")
 	}
 	engine := strings.TrimRight(o.engineURL, "/")
+	eu, err := url.Parse(engine)
+	if err != nil || (eu.Scheme != "http" && eu.Scheme != "https") || eu.Host == "" {
+		return fmt.Errorf("engine-url: %q is not an absolute http(s) URL", o.engineURL)
+	}
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -250,6 +255,10 @@ func printGuide(out io.Writer, base, engine string, g *fakeGuide) {
 		p("   export %s=%s", kv[0], kv[1])
 	}
 	p("   export TRIBUTARY_PUBLIC_URL=%s", engine)
+	if u, err := url.Parse(engine); err == nil && u.Scheme == "http" && u.Port() != "" &&
+		(u.Hostname() == "127.0.0.1" || u.Hostname() == "localhost") {
+		p("   export TRIBUTARY_LISTEN_ADDR=127.0.0.1:%s", u.Port())
+	}
 	p("   tributary serve")
 	for _, n := range g.notes {
 		p("   # %s", n)
