@@ -121,6 +121,9 @@ type Scheduler struct {
 	Jitter float64 `key:"jitter" help:"fraction of the interval added at random"`
 	// Concurrency is how many connections one replica polls at once.
 	Concurrency int `key:"concurrency" help:"connections polled at once per replica"`
+	// FullScanEvery bounds how often an object whose app cannot list
+	// deletions is fully re-listed to find them (0 = every poll).
+	FullScanEvery time.Duration `key:"full_scan_every" help:"how often apps without a deletions listing are fully re-scanned"`
 }
 
 // App is one connector's deployment configuration.
@@ -154,7 +157,7 @@ func Default() Config {
 			CircuitThreshold: 10, CircuitCooldown: 30 * time.Second, DisableAfter: 5 * 24 * time.Hour,
 			MaxResponseBytes: 4096},
 		Scheduler: Scheduler{Tick: 5 * time.Second, DefaultPollInterval: 12 * time.Hour,
-			MinPollInterval: 5 * time.Minute, Jitter: 0.1, Concurrency: 4},
+			MinPollInterval: 5 * time.Minute, Jitter: 0.1, Concurrency: 4, FullScanEvery: 24 * time.Hour},
 		Apps: map[string]App{},
 	}
 }

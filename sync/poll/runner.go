@@ -118,6 +118,9 @@ type Runner struct {
 	Backoff time.Duration
 	// DeletionLookback overlaps deletion windows (default DefaultDeletionLookback).
 	DeletionLookback time.Duration
+	// FullScanEvery bounds how often an object without a usable deletion
+	// listing is fully scanned to find deletions (0 = every run).
+	FullScanEvery time.Duration
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -208,6 +211,19 @@ func (r *Runner) poll(ctx context.Context, st *run) error {
 // Cursor-map keys besides the object's own cursor.
 func deletedKey(object string) string { return object + "#deleted" }
 
+// scannedKey holds when the object's last completed full scan started.
+func scannedKey(object string) string { return object + "#scanned" }
+
+// scanDue reports whether a full scan to find deletions may run now: always
+// when FullScanEvery is 0 or no scan completed yet, else once per period.
+func (r *Runner) scanDue(cursors map[string]string, object string, now time.Time) bool {
+	if r.FullScanEvery <= 0 {
+		return true
+	}
+	last, err := time.Parse(time.RFC3339Nano, cursors[scannedKey(object)])
+	return err != nil || now.Sub(last) >= r.FullScanEvery
+}
+
 // pollObject runs one object: deletions since the last pass (or a full scan
 // when the deletion window expired), then changes since the cursor. The
 // "<object>#deleted" key holds the time the last completed pass started; it
@@ -218,7 +234,7 @@ func (r *Runner) pollObject(ctx context.Context, st *run, lister connectors.Chan
 	passStart := r.now()
 	last, seen := cursors[deletedKey(object)]
 	silent := !seen && !st.conn.EmitBackfill
-	fullScan := false
+	fullScan, deletionsSeen := false, true
 	if seen && deleter != nil {
 		since, err := time.Parse(time.RFC3339Nano, last)
 		if err != nil {
@@ -229,8 +245,10 @@ func (r *Runner) pollObject(ctx context.Context, st *run, lister connectors.Chan
 		switch {
 		case errors.Is(err, connectors.ErrWindowExpired), errors.Is(err, connectors.ErrUnsupportedObject):
 			// No deletion listing covers the window: only a completed full
-			// scan can tell what was deleted.
-			fullScan = true
+			// scan can tell what was deleted — at most once per FullScanEvery
+			// (until then the deletion window stays where it was).
+			fullScan = r.scanDue(cursors, object, passStart)
+			deletionsSeen = fullScan
 		case err != nil:
 			return fmt.Errorf("list deleted: %w", err)
 		default:
@@ -265,7 +283,7 @@ func (r *Runner) pollObject(ctx context.Context, st *run, lister connectors.Chan
 	}
 	// The pass completed: a full scan may now delete what it did not see, and
 	// the deletion window starts at this pass.
-	return r.endPass(ctx, st, object, gen, silent, passStart, cursors)
+	return r.endPass(ctx, st, object, gen, silent, passStart, cursors, deletionsSeen)
 }
 
 // validatePage refuses a page reconcile could not trust.

@@ -374,3 +374,39 @@ func TestCancelledRunIsDeferredAndResumes(t *testing.T) {
 		assert.Equal(t, 3, res.Counts.Created, "the rest of the first sync")
 	})
 }
+
+func TestFullScansForDeletionsAreRationed(t *testing.T) {
+	storagetest.Each(t, func(t *testing.T, db *gorm.DB) {
+		b := setup(t, db)
+		b.runner.FullScanEvery = 24 * time.Hour
+		firstSync(t, b, 4)
+		b.app.windowExpired = true // the app cannot list deletions
+
+		// No full scan completed yet: this run scans and finds the deletion.
+		b.app.remove("c1", t0, false)
+		res, err := b.run(t)
+		require.NoError(t, err)
+		require.Equal(t, 1, res.Counts.Deleted)
+		require.True(t, b.app.requests[len(b.app.requests)-1].FullScan)
+		b.pub.take()
+
+		// Within the period: an incremental poll only; the deletion waits.
+		b.clk.Add(time.Hour)
+		b.app.remove("c2", t0, false)
+		b.app.set("c3", "new@x.test", b.clk.Now())
+		res, err = b.run(t)
+		require.NoError(t, err)
+		require.False(t, b.app.requests[len(b.app.requests)-1].FullScan)
+		require.Equal(t, Counts{Updated: 1, Scanned: res.Counts.Scanned}, res.Counts)
+		require.False(t, b.snapshot(t, "c2").Deleted)
+		b.pub.take()
+
+		// Once the period passed, the next run scans again and catches up.
+		b.clk.Add(24 * time.Hour)
+		res, err = b.run(t)
+		require.NoError(t, err)
+		require.True(t, b.app.requests[len(b.app.requests)-1].FullScan)
+		require.Equal(t, 1, res.Counts.Deleted)
+		require.True(t, b.snapshot(t, "c2").Deleted)
+	})
+}

@@ -166,9 +166,17 @@ func (r *Runner) nextGeneration(ctx context.Context, st *run) (int64, error) {
 
 // endPass closes a completed pass over object: a full scan marks what it did
 // not see deleted, and the deletion window moves to passStart.
-func (r *Runner) endPass(ctx context.Context, st *run, object string, gen int64, silent bool, passStart time.Time, cursors map[string]string) error {
+func (r *Runner) endPass(ctx context.Context, st *run, object string, gen int64, silent bool, passStart time.Time,
+	cursors map[string]string, deletionsSeen bool) error {
 	var counts Counts
-	key, val := deletedKey(object), passStart.Format(time.RFC3339Nano)
+	val := passStart.Format(time.RFC3339Nano)
+	set := map[string]string{}
+	if deletionsSeen {
+		set[deletedKey(object)] = val
+	}
+	if gen > 0 {
+		set[scannedKey(object)] = val
+	}
 	err := r.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		counts = Counts{}
 		c, err := lockConn(tx, st)
@@ -184,12 +192,14 @@ func (r *Runner) endPass(ctx context.Context, st *run, object string, gen int64,
 				return err
 			}
 		}
-		return writeCursors(tx, c, map[string]string{key: val})
+		return writeCursors(tx, c, set)
 	})
 	if err != nil {
 		return fmt.Errorf("end pass: %w", err)
 	}
-	cursors[key] = val
+	for k, v := range set {
+		cursors[k] = v
+	}
 	st.counts.add(counts)
 	return nil
 }
