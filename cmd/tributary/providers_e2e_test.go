@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"regexp"
@@ -19,6 +20,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tributary/tributary/config"
+	"github.com/tributary/tributary/connectors"
+	"github.com/tributary/tributary/connectors/hubspot"
+	"github.com/tributary/tributary/connectors/shopify"
 	"github.com/tributary/tributary/models"
 	"github.com/tributary/tributary/storage/storagetest"
 )
@@ -363,5 +367,103 @@ func TestShopifyConnectSessionWithoutShop(t *testing.T) {
 		st, body := e.do(t, "POST", "/v1/connect-sessions", key, map[string]any{"app": "shopify", "userId": "u1",
 			"userName": "Demo", "redirectUrl": "http://isv.example/connected", "params": params})
 		requireError(t, st, body, 422, "invalid_field")
+	}
+}
+
+// TestSandboxWebhookURL: with --webhook-url the HubSpot fake POSTs every
+// change there, and the Shopify fake's seeded shop is subscribed there; each
+// request verifies with the connector's own signature check and the
+// secret the sandbox printed.
+func TestSandboxWebhookURL(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		app    string
+		verify func(secret string, r *connectors.InboundRequest) error
+		change func(t *testing.T, f *fakeAPI) string
+		check  func(t *testing.T, r *connectors.InboundRequest, id string)
+	}{
+		{app: "hubspot",
+			verify: func(secret string, r *connectors.InboundRequest) error {
+				return hubspot.New(connectors.AppConfig{ClientSecret: secret}).VerifyWebhook(r)
+			},
+			change: hubspotCreate,
+			check: func(t *testing.T, r *connectors.InboundRequest, id string) {
+				var notices []map[string]any
+				require.NoError(t, json.Unmarshal(r.Body, &notices))
+				require.Len(t, notices, 1)
+				require.Equal(t, "contact.creation", notices[0]["subscriptionType"])
+				require.Equal(t, id, fmt.Sprint(notices[0]["objectId"]))
+			}},
+		{app: "shopify",
+			verify: func(secret string, r *connectors.InboundRequest) error {
+				return shopify.New(connectors.AppConfig{ClientSecret: secret}).VerifyWebhook(r)
+			},
+			change: shopifyCreate,
+			check: func(t *testing.T, r *connectors.InboundRequest, id string) {
+				require.Equal(t, "customers/create", r.Header.Get("X-Shopify-Topic"))
+				require.Equal(t, "tributary-demo.myshopify.com", r.Header.Get("X-Shopify-Shop-Domain"))
+				require.NotEmpty(t, r.Header.Get("X-Shopify-Event-Id"))
+				dec := json.NewDecoder(bytes.NewReader(r.Body))
+				dec.UseNumber()
+				var body map[string]any
+				require.NoError(t, dec.Decode(&body))
+				require.Equal(t, id, body["id"].(json.Number).String())
+			}},
+	} {
+		t.Run(c.app, func(t *testing.T) {
+			t.Parallel()
+			var mu sync.Mutex
+			var reqs []*connectors.InboundRequest
+			hook := httptestServer(t, func(w http.ResponseWriter, r *http.Request) {
+				body, _ := io.ReadAll(r.Body)
+				mu.Lock()
+				reqs = append(reqs, &connectors.InboundRequest{Method: r.Method, URL: "http://" + r.Host + r.URL.RequestURI(),
+					Header: r.Header.Clone(), Body: body, ReceivedAt: time.Now()})
+				mu.Unlock()
+			})
+			f := startSandboxCmd(t, "--provider", c.app, "--listen", "127.0.0.1:0", "--webhook-url", hook+"/hook")
+			secret := ""
+			for _, kv := range f.env {
+				if k, v, _ := strings.Cut(kv, "="); strings.HasSuffix(k, "_WEBHOOK_SECRET") {
+					secret = v
+				}
+			}
+			require.NotEmpty(t, secret)
+			id := c.change(t, f)
+			require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(reqs) > 0 }, 10*time.Second, 10*time.Millisecond)
+			mu.Lock()
+			defer mu.Unlock()
+			require.Len(t, reqs, 1, "one signed request per change")
+			require.NoError(t, c.verify(secret, reqs[0]))
+			require.ErrorIs(t, c.verify("another-secret", reqs[0]), connectors.ErrBadSignature)
+			c.check(t, reqs[0], id)
+		})
+	}
+}
+
+func httptestServer(t *testing.T, h http.HandlerFunc) string {
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// TestSandboxFlagErrors: bad flags are errors naming the flag, before
+// anything listens.
+func TestSandboxFlagErrors(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--provider", "pipedrive"}, `provider: unknown "pipedrive"`},
+		{[]string{"--provider", "salesforce", "--webhook-url", "http://127.0.0.1:8080/inbound/salesforce"}, "webhook-url: Salesforce has no native webhooks"},
+		{[]string{"--provider", "hubspot", "--engine-url", "127.0.0.1:8080"}, "engine-url:"},
+		{[]string{"--provider", "hubspot", "--listen", "nonsense"}, "listen:"},
+	} {
+		cmd := newRoot()
+		cmd.SetArgs(append([]string{"sandbox"}, c.args...))
+		cmd.SetOut(io.Discard)
+		err := cmd.ExecuteContext(t.Context())
+		require.ErrorContains(t, err, c.want, "%v", c.args)
 	}
 }
