@@ -246,7 +246,7 @@ type fakeAPI struct {
 var (
 	listeningRE = regexp.MustCompile(`fake listening on (http://\S+)`)
 	exportRE    = regexp.MustCompile(`(?m)^\s+export (TRIBUTARY_[A-Z_]+)=(\S+)$`)
-	authRE      = regexp.MustCompile(`-H '(Authorization|X-Shopify-Access-Token): ([^']+)'`)
+	authRE      = regexp.MustCompile(`(?m)^\s+H='([A-Za-z-]+): ([^']+)'$`)
 )
 
 // startSandboxCmd runs `tributary sandbox args…` until the test ends and

@@ -70,7 +70,7 @@ type fakeGuide struct {
 	params string
 	// notes are printed under the settings.
 	notes []string
-	// auth is the curl header authenticating provider API calls.
+	// auth is the header authenticating provider API calls ("Name: value").
 	auth string
 	// create, update and remove are curl commands without the auth header.
 	create, update, remove string
@@ -150,7 +150,7 @@ func hubspotGuide(base, engine string, o sandboxOptions) *fakeGuide {
 			appEnv("hubspot", "BASE_URL", base), appEnv("hubspot", "AUTH_URL", base+"/oauth/authorize"),
 			appEnv("hubspot", "TOKEN_URL", base+"/oauth/v1/token"),
 		},
-		auth:   "-H 'Authorization: Bearer " + hubspotfake.SandboxAccessToken + "'",
+		auth:   "Authorization: Bearer " + hubspotfake.SandboxAccessToken,
 		create: "curl -s -X POST " + base + "/crm/v3/objects/contacts -H 'Content-Type: application/json' -d '{\"properties\": {\"firstname\": \"Ada\", \"lastname\": \"Lovelace\", \"email\": \"ada@example.com\"}}'",
 		update: "curl -s -X PATCH " + base + "/crm/v3/objects/contacts/<id> -H 'Content-Type: application/json' -d '{\"properties\": {\"email\": \"ada@lovelace.dev\"}}'",
 		remove: "curl -s -X DELETE " + base + "/crm/v3/objects/contacts/<id>",
@@ -189,7 +189,7 @@ func shopifyGuide(base, engine string, o sandboxOptions) (*fakeGuide, error) {
 			appEnv("shopify", "TOKEN_URL", base+"/admin/oauth/access_token"),
 		},
 		params: `{"shop": "` + shopifyfake.SandboxShop + `"}`,
-		auth:   "-H 'X-Shopify-Access-Token: " + shopifyfake.SandboxToken + "'",
+		auth:   "X-Shopify-Access-Token: " + shopifyfake.SandboxToken,
 		create: "curl -s -X POST " + admin + "/customers.json -H 'Content-Type: application/json' -d '{\"customer\": {\"first_name\": \"Ada\", \"last_name\": \"Lovelace\", \"email\": \"ada@example.com\"}}'",
 		update: "curl -s -X PUT " + admin + "/customers/<id>.json -H 'Content-Type: application/json' -d '{\"customer\": {\"email\": \"ada@lovelace.dev\"}}'",
 		remove: "curl -s -X DELETE " + admin + "/customers/<id>.json",
@@ -237,7 +237,7 @@ func salesforceGuide(base string, o sandboxOptions) (*fakeGuide, error) {
 			"The authorize endpoint auto-approves and connects org " + org + " (seeded). Salesforce has no native webhooks: changes are found by polling.",
 			"The access token below is valid for 2 hours (restart the fake for a new one).",
 		},
-		auth:   "-H 'Authorization: Bearer " + access + "'",
+		auth:   "Authorization: Bearer " + access,
 		create: "curl -s -X POST " + sobjects + "/Contact -H 'Content-Type: application/json' -d '{\"FirstName\": \"Ada\", \"LastName\": \"Lovelace\", \"Email\": \"ada@example.com\"}'",
 		update: "curl -s -X PATCH " + sobjects + "/Contact/<id> -H 'Content-Type: application/json' -d '{\"Email\": \"ada@lovelace.dev\"}'",
 		remove: "curl -s -X DELETE " + sobjects + "/Contact/<id>",
@@ -276,13 +276,14 @@ func printGuide(out io.Writer, base, engine string, g *fakeGuide) {
 	p("   # the first sync is silent: it records what exists without emitting events")
 	p("")
 	p("3. Change records through the provider's own API:")
+	p("   H='%s'", g.auth)
 	for _, c := range []string{g.create, g.update, g.remove} {
 		cmd, rest, _ := strings.Cut(c, " -H ")
 		if rest == "" {
-			p("   %s %s", c, g.auth)
+			p(`   %s -H "$H"`, c)
 			continue
 		}
-		p("   %s %s -H %s", cmd, g.auth, rest)
+		p(`   %s -H "$H" -H %s`, cmd, rest)
 	}
 	if g.polledOnly {
 		p(`   curl -s -X POST %s/v1/connections/$CON/sync -H "Authorization: Bearer $KEY"   # poll now`, engine)
