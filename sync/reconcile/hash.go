@@ -89,7 +89,7 @@ func canonical(v json.RawMessage) (json.RawMessage, error) {
 
 type member struct {
 	key        []byte // points into the input
-	start, end int // canonical value in canonicalizer.buf
+	start, end int    // canonical value in canonicalizer.buf
 }
 
 // canonicalizer writes canonical JSON into buf. ok=false means "not sure":

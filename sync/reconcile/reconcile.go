@@ -5,11 +5,19 @@
 // is emitted once.
 //
 // The database decides: every write is a conditional statement whose affected
-// row count says whether a change happened. On PostgreSQL the snapshots of a
-// page are read with FOR UPDATE; an absent snapshot is inserted with
-// ON CONFLICT DO NOTHING and, when a racing transaction inserted it first, the
-// row is locked and reconciled as an update. Two reconciles of the same record
+// row count says whether a change happened. A page first reads the stored
+// versions of its records without locking (on PostgreSQL the same statement
+// stamps them with the scan generation). A record whose content hash and
+// deleted flag match — or whose version is older — is a no-op decided against
+// that consistent read, and emits nothing whatever a concurrent writer does
+// afterwards. An absent snapshot is inserted with ON CONFLICT DO NOTHING; the
+// rest, and inserts that lost a race, are locked (FOR UPDATE on PostgreSQL)
+// and reconciled with a conditional UPDATE. Two reconciles of the same record
 // can therefore never both emit. SQLite serializes writers.
+//
+// On PostgreSQL the page-sized statements take arrays (unnest) and find rows
+// one primary-key probe at a time (LATERAL ... LIMIT 1), a plan that stays
+// right when the table has no statistics; see store.go.
 //
 // Semantics worth knowing:
 //   - A version whose RemoteUpdatedAt is older than the stored one is ignored.
