@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -349,16 +348,8 @@ func shopifyRemove(t *testing.T, f *fakeAPI, id string) {
 // TestShopifyConnectSessionWithoutShop: a Shopify connect session needs
 // params.shop; without one (or with an invalid one) the answer must be a
 // 422 naming the field, not a server error.
-//
-// Known bug (sync/connections, not fixed here): CreateSession reads
-// conf.ClientID of the *oauth2.Config that shopify's OAuthConfig returns as
-// nil for a missing or invalid shop, so the request panics and answers 500.
-// Run with TRIBUTARY_KNOWN_BUGS=1 to see it fail.
 func TestShopifyConnectSessionWithoutShop(t *testing.T) {
 	t.Parallel()
-	if os.Getenv("TRIBUTARY_KNOWN_BUGS") == "" {
-		t.Skip("known bug: POST /v1/connect-sessions for shopify without a valid params.shop panics (nil *oauth2.Config in sync/connections CreateSession); set TRIBUTARY_KNOWN_BUGS=1 to run")
-	}
 	e := startEngine(t, storagetest.Dialects[0], func(c *config.Config) {
 		c.Apps["shopify"] = config.App{ClientID: "id", ClientSecret: "secret", BaseURL: "http://127.0.0.1:1"}
 	})
@@ -367,6 +358,7 @@ func TestShopifyConnectSessionWithoutShop(t *testing.T) {
 		st, body := e.do(t, "POST", "/v1/connect-sessions", key, map[string]any{"app": "shopify", "userId": "u1",
 			"userName": "Demo", "redirectUrl": "http://isv.example/connected", "params": params})
 		requireError(t, st, body, 422, "invalid_field")
+		require.Equal(t, "params", body["error"].(map[string]any)["field"])
 	}
 }
 

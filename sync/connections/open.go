@@ -66,8 +66,12 @@ func (s *Service) openWith(ctx context.Context, c *models.Connection, creds map[
 	for _, k := range tokenKeys {
 		delete(params, k)
 	}
+	conf := oapp.OAuthConfig(s.CallbackURL(), params)
+	if conf == nil {
+		return nil, fmt.Errorf("open %s: app %s has no OAuth2 configuration for its stored parameters", c.ID, c.App)
+	}
 	ts := &tokenSource{
-		s: s, ctx: ctx, id: c.ID, conf: oapp.OAuthConfig(s.CallbackURL(), params),
+		s: s, ctx: ctx, id: c.ID, conf: conf,
 		creds: maps.Clone(creds), sealed: c.CredentialsEnc,
 	}
 	conn.HTTP = &http.Client{

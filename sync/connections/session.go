@@ -60,6 +60,9 @@ func (s *Service) CreateSession(ctx context.Context, accountID string, in Sessio
 		return Session{}, models.Errorf(models.ErrCodeUnavailable, "this deployment has no public URL for the OAuth2 callback")
 	}
 	conf := oapp.OAuthConfig(s.CallbackURL(), in.Params)
+	if conf == nil { // the app needs parameters it did not get (Shopify's shop)
+		return Session{}, models.FieldError("params", "app %q needs connect parameters: %s", in.App, paramsHint(in.App))
+	}
 	if conf.ClientID == "" {
 		return Session{}, models.Errorf(models.ErrCodeUnavailable, "app %q has no OAuth2 client configured on this deployment", in.App)
 	}
@@ -174,6 +177,9 @@ func (s *Service) complete(ctx context.Context, cs *models.ConnectSession, code 
 		return "", fmt.Errorf("connect session verifier: %w", err)
 	}
 	conf := oapp.OAuthConfig(s.CallbackURL(), params)
+	if conf == nil {
+		return "", fmt.Errorf("connect session %s: app %s has no OAuth2 configuration for its parameters", cs.ID, cs.App)
+	}
 	hctx := context.WithValue(ctx, oauth2.HTTPClient, s.http)
 	tok, err := conf.Exchange(hctx, code, oauth2.VerifierOption(verifier))
 	if err != nil {
@@ -227,4 +233,12 @@ func redirectWith(u, key, value string) string {
 	q.Set(key, value)
 	p.RawQuery = q.Encode()
 	return p.String()
+}
+
+// paramsHint names what an app's connect parameters must hold.
+func paramsHint(app string) string {
+	if app == "shopify" {
+		return `{"shop": "<name>.myshopify.com"}`
+	}
+	return "see the app's documentation"
 }
