@@ -10,6 +10,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/tributary/tributary/models"
+	"github.com/tributary/tributary/storage"
 	"github.com/tributary/tributary/storage/storagetest"
 )
 
@@ -117,6 +118,16 @@ func TestSimulate(t *testing.T) {
 		pageSize = n
 	}
 	storagetest.Each(t, func(t *testing.T, db *gorm.DB) {
+		if ff := os.Getenv("TRIBUTARY_SIM_FILLFACTOR"); ff != "" && storage.IsPostgres(db) {
+			// Experiment only: free space in each page lets the re-poll's
+			// generation stamps be HOT updates.
+			if _, err := strconv.Atoi(ff); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Exec("ALTER TABLE snapshots SET (fillfactor = " + ff + ")").Error; err != nil {
+				t.Fatal(err)
+			}
+		}
 		res, err := Simulate(context.Background(), db, "sim", records, 0.01, pageSize)
 		if err != nil {
 			t.Fatal(err)
