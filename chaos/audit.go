@@ -45,7 +45,10 @@ type Report struct {
 	MismatchedDuplicates, SplitChanges, Unexpected, BadSignatures int
 	// Kills, Terminations and Faults describe the run (filled by the test).
 	Kills, Terminations int
-	Faults              map[Fault]int
+	// Unverifiable requests came while the JWKS could not be fetched (the
+	// engine down); the receiver answered 503.
+	Unverifiable int
+	Faults       map[Fault]int
 	// Problems lists the first offending changes and events, for the failure message.
 	Problems []string
 }
@@ -72,6 +75,10 @@ func Audit(name string, seed uint64, changes []Change, log []Entry) *Report {
 	for _, e := range log {
 		r.Faults[e.Fault]++
 		faults[e.EventID] = append(faults[e.EventID], string(e.Fault))
+		if e.Unverified {
+			r.Unverifiable++
+			continue
+		}
 		if !e.SignatureOK {
 			r.BadSignatures++
 			problem("bad signature: event %s (%s %s)", e.EventID, e.Topic, e.RemoteID)
@@ -156,6 +163,9 @@ func (r *Report) String() string {
 	row("changes turned into 2+ event ids", r.SplitChanges, "(must be 0)")
 	row("events matching no change", r.Unexpected, "(must be 0)")
 	row("bad signatures", r.BadSignatures, "(must be 0)")
+	if r.Unverifiable > 0 {
+		row("unverifiable (JWKS down, 503)", r.Unverifiable, "")
+	}
 	if r.Kills > 0 {
 		row("SIGKILLs", r.Kills, "")
 	}

@@ -55,6 +55,7 @@ func setup(t *testing.T, dialect string, s uint64, weights Weights, extra ...str
 	rc := NewReceiver(e.URL+"/.well-known/jwks.json", s, time.Second, weights)
 	t.Cleanup(rc.Close)
 	e.Must("POST", "/v1/webhooks", key, subscription(rc.URL), 201)
+	require.NoError(t, rc.Prefetch())
 	w := NewWorld(e, e.DB, key, s)
 	for _, mode := range []string{sandbox.ModeWebhook, sandbox.ModePolling} {
 		_, err := w.Connect(mode)

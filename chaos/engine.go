@@ -65,8 +65,8 @@ func CleanupBinary() {
 // Engine is a `tributary serve` subprocess on a database of its own that a
 // test starts, kills with SIGKILL and restarts on the same database and port.
 type Engine struct {
-	// URL is http://127.0.0.1:<port>.
-	URL string
+	// Client calls the engine at http://127.0.0.1:<port>.
+	Client
 	// DB is the test's own connection to the engine's database.
 	DB *gorm.DB
 	// MasterKey is the engine's TRIBUTARY_MASTER_KEY.
@@ -232,8 +232,14 @@ func (e *Engine) ExpireLeases() {
 	}
 }
 
+// Client calls an engine's HTTP API.
+type Client struct {
+	// URL is the engine's base URL, e.g. http://127.0.0.1:8080.
+	URL string
+}
+
 // Do calls the API; a transport error (the engine is down) is returned.
-func (e *Engine) Do(method, path, key string, body any) (int, map[string]any, error) {
+func (e Client) Do(method, path, key string, body any) (int, map[string]any, error) {
 	var r io.Reader
 	if body != nil {
 		raw, err := json.Marshal(body)

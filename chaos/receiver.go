@@ -40,6 +40,8 @@ const (
 	FaultReset       Fault = "reset"        // TCP RST after reading the request
 	FaultTrickle     Fault = "trickle"      // 200, then a body trickled byte by byte
 	FaultSlowTimeout Fault = "trickle-long" // 200, then a body trickled past the timeout
+	// FaultUnverified is not chosen: the JWKS could not be fetched, 503.
+	FaultUnverified Fault = "jwks-unavailable"
 )
 
 // Weights sets how often each fault is chosen (relative weights).
@@ -61,9 +63,12 @@ type Entry struct {
 	BodyHash string
 	Attempt  string
 	Fault    Fault
-	// SignatureOK is the RSA check against the JWKS; Acked reports that a 2xx
-	// was written in full to a client still listening.
+	// SignatureOK is the RSA check against the JWKS; Unverified marks a
+	// request answered 503 because the JWKS could not be fetched (the engine
+	// was down): neither good nor bad. Acked reports that a 2xx reached a
+	// client still listening.
 	SignatureOK bool
+	Unverified  bool
 	Acked       bool
 }
 
@@ -98,6 +103,13 @@ func NewReceiver(jwksURL string, seed uint64, timeout time.Duration, weights Wei
 func (rc *Receiver) SetWeights(w Weights) {
 	rc.mu.Lock()
 	rc.weights = w
+	rc.mu.Unlock()
+}
+
+// SetJWKSURL points the receiver at a restarted engine's JWKS.
+func (rc *Receiver) SetJWKSURL(u string) {
+	rc.mu.Lock()
+	rc.JWKSURL = u
 	rc.mu.Unlock()
 }
 
@@ -138,7 +150,12 @@ func (rc *Receiver) intn(n int) int {
 func (rc *Receiver) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	e := Entry{EventID: r.Header.Get("X-Tributary-Event-Id"), Attempt: r.Header.Get("X-Tributary-Delivery-Attempt"),
-		Fault: rc.pick(), SignatureOK: rc.verify(r.Header, body)}
+		Fault: rc.pick()}
+	var err error
+	e.SignatureOK, err = rc.verify(r.Header, body)
+	if err != nil {
+		e.Unverified, e.Fault = true, FaultUnverified
+	}
 	sum := sha256.Sum256(body)
 	e.BodyHash = hex.EncodeToString(sum[:])
 	var ev struct {
@@ -157,7 +174,11 @@ func (rc *Receiver) serve(w http.ResponseWriter, r *http.Request) {
 	if ev.ID != e.EventID {
 		e.SignatureOK = false // the header and the body disagree
 	}
-	e.Acked = rc.answer(w, r, e.Fault)
+	if e.Unverified {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	} else {
+		e.Acked = rc.answer(w, r, e.Fault)
+	}
 	rc.mu.Lock()
 	rc.log = append(rc.log, e)
 	rc.mu.Unlock()
@@ -223,18 +244,29 @@ func (rc *Receiver) answer(w http.ResponseWriter, r *http.Request, f Fault) bool
 }
 
 // verify checks the RSA signature with the key named in X-Tributary-Key-Id,
-// fetched from the JWKS document (cached by kid: the engine may be down).
-func (rc *Receiver) verify(h http.Header, body []byte) bool {
+// fetched from the JWKS document (cached by kid: the engine may be down). An
+// error means the JWKS could not be fetched, so nothing could be checked.
+func (rc *Receiver) verify(h http.Header, body []byte) (bool, error) {
 	pub, err := rc.key(h.Get("X-Tributary-Key-Id"))
 	if err != nil {
-		return false
+		return false, err
+	}
+	if pub == nil {
+		return false, nil // no such kid in the JWKS
 	}
 	sig, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(h.Get("X-Tributary-Signature"), "v1,"))
 	if err != nil {
-		return false
+		return false, nil
 	}
 	sum := sha256.Sum256([]byte(h.Get("X-Tributary-Event-Id") + "." + h.Get("X-Tributary-Timestamp") + "." + string(body)))
-	return rsa.VerifyPKCS1v15(pub, crypto.SHA256, sum[:], sig) == nil
+	return rsa.VerifyPKCS1v15(pub, crypto.SHA256, sum[:], sig) == nil, nil
+}
+
+// Prefetch loads every key of the JWKS document into the cache, so that
+// deliveries keep verifying while the engine is down.
+func (rc *Receiver) Prefetch() error {
+	_, err := rc.key("")
+	return err
 }
 
 func (rc *Receiver) key(kid string) (*rsa.PublicKey, error) {
@@ -244,31 +276,35 @@ func (rc *Receiver) key(kid string) (*rsa.PublicKey, error) {
 	if k != nil {
 		return k, nil
 	}
-	resp, err := http.Get(rc.JWKSURL)
+	rc.mu.Lock()
+	u := rc.JWKSURL
+	rc.mu.Unlock()
+	resp, err := http.Get(u)
 	if err != nil {
 		return nil, err
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s", u, resp.Status)
+	}
 	var doc struct {
 		Keys []map[string]string `json:"keys"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
 		return nil, err
 	}
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
 	for _, j := range doc.Keys {
-		if j["kid"] != kid || j["alg"] != "RS256" || j["kty"] != "RSA" {
+		if j["alg"] != "RS256" || j["kty"] != "RSA" {
 			continue
 		}
 		n, err1 := base64.RawURLEncoding.DecodeString(j["n"])
 		e, err2 := base64.RawURLEncoding.DecodeString(j["e"])
 		if err1 != nil || err2 != nil {
-			return nil, fmt.Errorf("jwks key %s: bad n or e", kid)
+			continue
 		}
-		k = &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: int(new(big.Int).SetBytes(e).Int64())}
-		rc.mu.Lock()
-		rc.keys[kid] = k
-		rc.mu.Unlock()
-		return k, nil
+		rc.keys[j["kid"]] = &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: int(new(big.Int).SetBytes(e).Int64())}
 	}
-	return nil, fmt.Errorf("no key %q in the JWKS", kid)
+	return rc.keys[kid], nil
 }

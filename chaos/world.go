@@ -10,6 +10,7 @@ import (
 
 	"gorm.io/gorm"
 
+	"github.com/tributary/tributary/connectors/sandbox"
 	"github.com/tributary/tributary/models"
 )
 
@@ -293,4 +294,40 @@ func Drain(ctx context.Context, e *Engine, hurry bool) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// Seed inserts n new contacts straight into the sandbox app's table in one
+// transaction — as a provider fake seeds its data — keeping the app's
+// invariants (version 1, modification times strictly increasing per
+// connection, microsecond precision); only a poll can find them.
+func (w *World) Seed(conn string, n int) error {
+	var newest []models.SandboxRecord
+	if err := w.DB.Select("modified_at").Where("connection_id = ?", conn).Order("modified_at DESC").Limit(1).Find(&newest).Error; err != nil {
+		return fmt.Errorf("seed: newest change: %w", err)
+	}
+	t := time.Now().UTC().Truncate(time.Microsecond)
+	if len(newest) > 0 && !t.After(newest[0].ModifiedAt) {
+		t = newest[0].ModifiedAt.UTC().Add(time.Microsecond)
+	}
+	rows := make([]models.SandboxRecord, 0, n)
+	var changes []Change
+	for i := range n {
+		m := w.Marker()
+		data, _, err := sandbox.MergeFields("contacts", nil, []byte(fmt.Sprintf(`{"first_name":"Seed","email":%q}`, m)))
+		if err != nil {
+			return fmt.Errorf("seed: %w", err)
+		}
+		mod := t.Add(time.Duration(i) * time.Microsecond)
+		r := models.SandboxRecord{ConnectionID: conn, Object: "contacts", RemoteID: models.NewID(models.PrefixSandboxRecord),
+			Data: string(data), Version: 1, ModifiedAt: mod, CreatedAt: mod}
+		rows = append(rows, r)
+		changes = append(changes, Change{ConnectionID: conn, Topic: "crm/contacts", RemoteID: r.RemoteID, Kind: "created", Marker: m})
+	}
+	if err := w.DB.CreateInBatches(rows, 500).Error; err != nil {
+		return fmt.Errorf("seed %d contacts: %w", n, err)
+	}
+	for _, c := range changes {
+		w.Record(c)
+	}
+	return nil
 }
