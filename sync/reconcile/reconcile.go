@@ -35,6 +35,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"time"
@@ -248,18 +249,50 @@ func (r *Reconciler) apply(tx *gorm.DB, connectionID string, recs []models.Recor
 		if err != nil {
 			return nil, err
 		}
-		for n, i := range candidates {
-			s := locked[ck[n]]
-			if s == nil {
+		snaps := make([]*models.Snapshot, len(candidates))
+		for n := range candidates {
+			if snaps[n] = locked[ck[n]]; snaps[n] == nil {
 				return nil, fmt.Errorf("reconcile: %s %s: snapshot vanished", ck[n].object, ck[n].remoteID)
 			}
-			c, stamp, err := r.update(tx, s, preps[i], generation, now)
-			if err != nil {
-				return nil, err
+		}
+		if st.pg {
+			// One statement updates every locked candidate.
+			ups := make([]rowUpdate, len(candidates))
+			ps := make([]prepared, len(candidates))
+			for n, i := range candidates {
+				ps[n], ups[n] = preps[i], planUpdate(snaps[n], preps[i], generation)
 			}
-			out[i] = c
-			if stamp {
-				stamps[s.Object] = append(stamps[s.Object], s.RemoteID)
+			// Chunks keep the statement's nested loop (ctid scan × unnest,
+			// whatever the statistics) small when a whole page changed.
+			changed := map[key]bool{}
+			for start := 0; start < len(candidates); start += updateChunk {
+				end := min(start+updateChunk, len(candidates))
+				ch, err := st.updateLocked(snaps[start:end], ps[start:end], ups[start:end], now)
+				if err != nil {
+					return nil, err
+				}
+				maps.Copy(changed, ch)
+			}
+			for n, i := range candidates {
+				c, stamp, err := outcome(snaps[n], ps[n], ups[n], changed[ck[n]], generation)
+				if err != nil {
+					return nil, err
+				}
+				out[i] = c
+				if stamp {
+					stamps[ck[n].object] = append(stamps[ck[n].object], ck[n].remoteID)
+				}
+			}
+		} else {
+			for n, i := range candidates {
+				c, stamp, err := r.update(tx, snaps[n], preps[i], generation, now)
+				if err != nil {
+					return nil, err
+				}
+				out[i] = c
+				if stamp {
+					stamps[ck[n].object] = append(stamps[ck[n].object], ck[n].remoteID)
+				}
 			}
 		}
 	}
@@ -324,38 +357,60 @@ func (r *Reconciler) applyOne(tx *gorm.DB, st *store, p prepared, generation int
 	return Change{}, false, fmt.Errorf("reconcile: %s %s: snapshot vanished", k.object, k.remoteID)
 }
 
+// updateChunk bounds the rows of one batched conditional UPDATE.
+const updateChunk = 100
+
+// rowUpdate is what the conditional UPDATE of one snapshot writes.
+type rowUpdate struct {
+	hash    string
+	payload []byte
+	rua     time.Time
+	gen     int64
+}
+
+// planUpdate computes the new values of snapshot s for p.
+func planUpdate(s *models.Snapshot, p prepared, generation int64) rowUpdate {
+	u := rowUpdate{hash: p.hash, payload: p.payload, rua: p.rua, gen: max(s.ScanGeneration, generation)}
+	if p.rec.Data == nil { // delete without data: keep the last payload
+		u.hash, u.payload = s.ContentHash, s.Payload
+	}
+	if u.rua.IsZero() {
+		u.rua = s.RemoteUpdatedAt
+	}
+	return u
+}
+
 // update reconciles p against the stored (and, on PostgreSQL, locked)
 // snapshot s with one conditional UPDATE, and reports whether the row still
 // needs its generation stamped.
 func (r *Reconciler) update(tx *gorm.DB, s *models.Snapshot, p prepared, generation int64, now time.Time) (Change, bool, error) {
-	newHash, newPayload := p.hash, p.payload
-	if p.rec.Data == nil { // delete without data: keep the last payload
-		newHash, newPayload = s.ContentHash, s.Payload
-	}
-	newRUA := p.rua
-	if newRUA.IsZero() {
-		newRUA = s.RemoteUpdatedAt
-	}
-	gen := max(s.ScanGeneration, generation)
+	u := planUpdate(s, p, generation)
 	// The statement decides: it changes the row only when the content or the
 	// deleted flag differs and the stored version is not newer.
 	res := tx.Exec(`UPDATE snapshots SET content_hash = ?, payload = ?, remote_updated_at = ?, deleted = ?, scan_generation = ?, updated_at = ?
 WHERE connection_id = ? AND object = ? AND remote_id = ?
   AND (content_hash <> ? OR deleted <> ?)
   AND (? OR remote_updated_at <= ?)`,
-		newHash, newPayload, newRUA, p.rec.Deleted, gen, now,
+		u.hash, u.payload, u.rua, p.rec.Deleted, u.gen, now,
 		s.ConnectionID, s.Object, s.RemoteID,
-		newHash, p.rec.Deleted,
+		u.hash, p.rec.Deleted,
 		p.rua.IsZero(), p.rua)
 	if res.Error != nil {
 		return Change{}, false, fmt.Errorf("reconcile: update snapshot %s %s: %w", s.Object, s.RemoteID, res.Error)
 	}
-	if res.RowsAffected == 0 {
+	return outcome(s, p, u, res.RowsAffected > 0, generation)
+}
+
+// outcome is the change caused by the conditional UPDATE u of s for p
+// (changed: it affected the row); it updates s in place when the row
+// changed, and reports whether the row still needs its generation stamped.
+func outcome(s *models.Snapshot, p prepared, u rowUpdate, changed bool, generation int64) (Change, bool, error) {
+	if !changed {
 		return Change{}, generation > s.ScanGeneration, nil
 	}
 	prev := *s
-	s.ContentHash, s.Payload, s.RemoteUpdatedAt, s.Deleted, s.ScanGeneration = newHash, newPayload, newRUA, p.rec.Deleted, gen
-	c := Change{Object: s.Object, RemoteID: s.RemoteID, Payload: newPayload}
+	s.ContentHash, s.Payload, s.RemoteUpdatedAt, s.Deleted, s.ScanGeneration = u.hash, u.payload, u.rua, p.rec.Deleted, u.gen
+	c := Change{Object: s.Object, RemoteID: s.RemoteID, Payload: u.payload}
 	switch {
 	case p.rec.Deleted && prev.Deleted:
 		// Content of a tombstone changed: not a change for consumers.
@@ -370,7 +425,7 @@ WHERE connection_id = ? AND object = ? AND remote_id = ?
 		if err != nil {
 			return Change{}, false, err
 		}
-		_, newFields, err := hashJSON(newPayload)
+		_, newFields, err := hashJSON(u.payload)
 		if err != nil {
 			return Change{}, false, err
 		}

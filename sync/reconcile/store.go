@@ -23,6 +23,7 @@ type store struct {
 	ctx  context.Context
 	conn string
 	pg   bool
+	tids map[key]string // PostgreSQL: ctid of each row readLocked locked
 }
 
 func newStore(tx *gorm.DB, connectionID string) *store {
@@ -30,7 +31,7 @@ func newStore(tx *gorm.DB, connectionID string) *store {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	return &store{tx: tx, ctx: ctx, conn: connectionID, pg: storage.IsPostgres(tx)}
+	return &store{tx: tx, ctx: ctx, conn: connectionID, pg: storage.IsPostgres(tx), tids: map[key]string{}}
 }
 
 // sqliteChunk bounds the parameters of one SQLite statement.
@@ -154,12 +155,12 @@ func (s *store) readLocked(keys []key) (map[key]*models.Snapshot, error) {
 			var rows *sql.Rows
 			var err error
 			if s.pg {
-				rows, err = s.query(`SELECT x.remote_id, x.content_hash, x.payload, x.remote_updated_at, x.deleted, x.scan_generation
+				rows, err = s.query(`SELECT x.remote_id, x.content_hash, x.payload, x.remote_updated_at, x.deleted, x.scan_generation, x.ctid::text
 FROM unnest($3::text[]) AS k(id) CROSS JOIN LATERAL (
-  SELECT remote_id, content_hash, payload, remote_updated_at, deleted, scan_generation FROM snapshots
+  SELECT remote_id, content_hash, payload, remote_updated_at, deleted, scan_generation, ctid FROM snapshots
   WHERE connection_id = $1 AND object = $2 AND remote_id = k.id LIMIT 1 FOR UPDATE) x`, s.conn, object, part)
 			} else {
-				rows, err = s.query(`SELECT remote_id, content_hash, payload, remote_updated_at, deleted, scan_generation FROM snapshots
+				rows, err = s.query(`SELECT remote_id, content_hash, payload, remote_updated_at, deleted, scan_generation, '' FROM snapshots
 WHERE connection_id = ? AND object = ? AND remote_id IN ?`, s.conn, object, part)
 			}
 			if err != nil {
@@ -167,12 +168,16 @@ WHERE connection_id = ? AND object = ? AND remote_id IN ?`, s.conn, object, part
 			}
 			for rows.Next() {
 				sn := &models.Snapshot{ConnectionID: s.conn, Object: object}
-				if err := rows.Scan(&sn.RemoteID, &sn.ContentHash, &sn.Payload, &sn.RemoteUpdatedAt, &sn.Deleted, &sn.ScanGeneration); err != nil {
+				var tid string
+				if err := rows.Scan(&sn.RemoteID, &sn.ContentHash, &sn.Payload, &sn.RemoteUpdatedAt, &sn.Deleted, &sn.ScanGeneration, &tid); err != nil {
 					_ = rows.Close()
 					return nil, fmt.Errorf("reconcile: lock snapshots: %w", err)
 				}
 				sn.RemoteUpdatedAt = normTime(sn.RemoteUpdatedAt)
 				out[key{object, sn.RemoteID}] = sn
+				if s.pg {
+					s.tids[key{object, sn.RemoteID}] = tid
+				}
 			}
 			if err := closeRows(rows); err != nil {
 				return nil, fmt.Errorf("reconcile: lock snapshots: %w", err)
@@ -269,6 +274,50 @@ func (s *store) stamp(object string, ids []string, generation int64) error {
 		}
 	}
 	return nil
+}
+
+// updateLocked (PostgreSQL) runs the conditional UPDATE of update for every
+// row snaps, locked by readLocked, in one statement, and returns the keys it
+// changed. The rows are found by the ctid readLocked returned: they are
+// locked, so that version is current; object and remote id are checked too.
+func (s *store) updateLocked(snaps []*models.Snapshot, ps []prepared, ups []rowUpdate, now time.Time) (map[key]bool, error) {
+	n := len(snaps)
+	tids, objects, ids, hashes := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	payloads, ruas, deleted, gens := make([][]byte, n), make([]time.Time, n), make([]bool, n), make([]int64, n)
+	noRUA, oldest := make([]bool, n), make([]time.Time, n)
+	for i, sn := range snaps {
+		k := key{sn.Object, sn.RemoteID}
+		tid, ok := s.tids[k]
+		if !ok {
+			return nil, fmt.Errorf("reconcile: %s %s: not locked", k.object, k.remoteID)
+		}
+		tids[i], objects[i], ids[i], hashes[i] = tid, k.object, k.remoteID, ups[i].hash
+		payloads[i], ruas[i], deleted[i], gens[i] = ups[i].payload, ups[i].rua, ps[i].rec.Deleted, ups[i].gen
+		noRUA[i], oldest[i] = ps[i].rua.IsZero(), ps[i].rua
+	}
+	rows, err := s.query(`UPDATE snapshots AS s SET content_hash = v.h, payload = v.p, remote_updated_at = v.t, deleted = v.d, scan_generation = v.g, updated_at = $2
+FROM unnest($3::text[], $4::text[], $5::text[], $6::bytea[], $7::timestamptz[], $8::bool[], $9::bigint[], $10::bool[], $11::timestamptz[])
+  AS v(o, r, h, p, t, d, g, nort, rt)
+WHERE s.ctid = ANY($1::text[]::tid[]) AND s.connection_id = $12 AND s.object = v.o AND s.remote_id = v.r
+  AND (s.content_hash <> v.h OR s.deleted <> v.d)
+  AND (v.nort OR s.remote_updated_at <= v.rt)
+RETURNING s.object, s.remote_id`, tids, now, objects, ids, hashes, payloads, ruas, deleted, gens, noRUA, oldest, s.conn)
+	if err != nil {
+		return nil, fmt.Errorf("reconcile: update snapshots: %w", err)
+	}
+	changed := make(map[key]bool, n)
+	for rows.Next() {
+		var k key
+		if err := rows.Scan(&k.object, &k.remoteID); err != nil {
+			_ = rows.Close()
+			return nil, fmt.Errorf("reconcile: update snapshots: %w", err)
+		}
+		changed[k] = true
+	}
+	if err := closeRows(rows); err != nil {
+		return nil, fmt.Errorf("reconcile: update snapshots: %w", err)
+	}
+	return changed, nil
 }
 
 // stampPG stamps in one statement that finds each row by its primary key
