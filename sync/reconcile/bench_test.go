@@ -132,9 +132,13 @@ func TestSimulate(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for name, ph := range map[string]SimPhase{"first sync": res.FirstSync, "re-poll": res.Repoll} {
-			t.Logf("%s: %d records in %v = %.0f records/s; created %d updated %d deleted %d (changed %d); HeapInuse MiB %v",
-				name, ph.Generated, ph.Elapsed.Round(1e6), ph.RecordsPerSec, ph.Created, ph.Updated, ph.Deleted, ph.Changed, mib(ph.HeapInuse))
+		for _, p := range []struct {
+			name string
+			ph   SimPhase
+		}{{"first sync", res.FirstSync}, {"re-poll", res.Repoll}} {
+			name, ph := p.name, p.ph
+			t.Logf("%s page %d: %d records in %v = %.0f records/s; created %d updated %d deleted %d (changed %d); HeapInuse MiB %v",
+				name, pageSize, ph.Generated, ph.Elapsed.Round(1e6), ph.RecordsPerSec, ph.Created, ph.Updated, ph.Deleted, ph.Changed, mib(ph.HeapInuse))
 		}
 		if res.FirstSync.Created != records || res.FirstSync.Updated+res.FirstSync.Deleted != 0 {
 			t.Fatalf("first sync: %+v", res.FirstSync)
