@@ -160,25 +160,27 @@ func (r *Reconciler) Apply(tx *gorm.DB, connectionID string, rec models.Record, 
 
 // ApplyPage reconciles a page of records inside tx and returns only real
 // changes, in page order. A page costs a handful of statements whatever its
-// size: the stored versions are read in one query, absent records are
-// inserted in one statement, records whose content did not change are
-// stamped with generation in one statement, and only records whose content
-// differs are locked and updated one by one. Pages of 500–1000 records are
-// cheapest per record.
+// size. On PostgreSQL: one statement reads the stored versions and stamps
+// them with generation, one inserts the absent records, and — only when some
+// content differs — one locks the differing rows and one (per 100) updates
+// them conditionally. SQLite runs the same steps with IN lists and one
+// UPDATE per differing row. Pages of 500–1000 records are cheapest per
+// record.
 func (r *Reconciler) ApplyPage(tx *gorm.DB, connectionID string, recs []models.Record, generation int64) ([]Change, error) {
 	return r.apply(tx, connectionID, recs, generation, false)
 }
 
 // apply runs in four steps. (1) Read the stored version of every distinct
-// key without locking: a record whose hash, deleted flag and version show
+// key without locking (on PostgreSQL, stamping found rows with generation in
+// the same statement): a record whose hash, deleted flag and version show
 // that the conditional update would not change the row is a no-op, decided
 // against a consistent read (serializing it before any concurrent writer).
 // (2) Absent records are inserted with ON CONFLICT DO NOTHING; the insert
 // decides "created". (3) The rest, and inserts that lost a race, are read
 // again locked (FOR UPDATE on PostgreSQL) and reconciled with the
 // conditional UPDATE, which decides "updated"/"deleted". Later occurrences of
-// a key already in the page follow one by one, in page order. (4) No-ops
-// are stamped with generation in one statement per object.
+// a key already in the page follow one by one, in page order. (4) Rows not
+// yet stamped are stamped with generation in one statement per object.
 func (r *Reconciler) apply(tx *gorm.DB, connectionID string, recs []models.Record, generation int64, all bool) ([]Change, error) {
 	now := r.now()
 	st := newStore(tx, connectionID)
@@ -309,7 +311,8 @@ func (r *Reconciler) apply(tx *gorm.DB, connectionID string, recs []models.Recor
 	}
 
 	if generation > 0 {
-		for object, ids := range stamps {
+		for _, object := range slices.Sorted(maps.Keys(stamps)) {
+			ids := stamps[object]
 			slices.Sort(ids)
 			if err := st.stamp(object, slices.Compact(ids), generation); err != nil {
 				return nil, err
