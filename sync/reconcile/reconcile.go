@@ -319,6 +319,11 @@ func (r *Reconciler) apply(tx *gorm.DB, connectionID string, recs []models.Recor
 			}
 		}
 	}
+	for i := range out {
+		if out[i].Kind == Deleted {
+			out[i].Payload = markDeleted(out[i].Payload)
+		}
+	}
 	if all {
 		return out, nil
 	}
@@ -378,7 +383,26 @@ RETURNING remote_id, payload`, true, r.now(), connectionID, object, generation, 
 	sort.Slice(rows, func(i, j int) bool { return rows[i].RemoteID < rows[j].RemoteID })
 	out := make([]Change, 0, len(rows))
 	for _, row := range rows {
-		out = append(out, Change{Kind: Deleted, Object: object, RemoteID: row.RemoteID, Payload: row.Payload})
+		out = append(out, Change{Kind: Deleted, Object: object, RemoteID: row.RemoteID, Payload: markDeleted(row.Payload)})
 	}
 	return out, nil
+}
+
+// markDeleted sets remoteDeleted in a deleted change's payload: a deletion
+// reported by id alone (deleted-records endpoints, delete notices, full
+// scans) carries the record's last known state, which still said false.
+func markDeleted(payload json.RawMessage) json.RawMessage {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(payload, &fields); err != nil || fields == nil {
+		return payload
+	}
+	if string(fields["remoteDeleted"]) == "true" {
+		return payload
+	}
+	fields["remoteDeleted"] = json.RawMessage("true")
+	out, err := json.Marshal(fields)
+	if err != nil {
+		return payload
+	}
+	return out
 }

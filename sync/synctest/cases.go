@@ -229,11 +229,8 @@ func testTokenExpiry(t *testing.T, b *bundle) {
 }
 
 // testDeletedPayload: a deleted event's dataPayload is the last version seen,
-// marked remoteDeleted. Known bug: when the provider reports a deletion
-// without the record (getDeleted, archived listing, full scan, delete
-// webhooks) reconcile keeps the last live payload as it was, so
-// remoteDeleted is false; the case skips naming the bug until it is fixed
-// in sync/reconcile, then passes.
+// marked remoteDeleted — also when the provider reports a deletion without
+// the record (getDeleted, archived listing, full scan, delete webhooks).
 func testDeletedPayload(t *testing.T, b *bundle) {
 	b.initial()
 	ids := b.createEach(b.h.Objects)
@@ -256,9 +253,7 @@ func testDeletedPayload(t *testing.T, b *bundle) {
 			wrong = append(wrong, e.Topic)
 		}
 	}
-	if len(wrong) > 0 {
-		t.Skipf("KNOWN BUG (sync/reconcile): deleted events of %v carry remoteDeleted=false in dataPayload", wrong)
-	}
+	require.Empty(t, wrong, "deleted events must carry remoteDeleted=true in dataPayload")
 }
 
 // testFirstSyncDeferred: the provider rate-limits the first sync after its
