@@ -209,8 +209,11 @@ func (d *Dispatcher) claim(ctx context.Context, limit int, ids []string) ([]*job
 	now := d.s.Now()
 	token := newToken()
 	lease := now.Add(d.s.cfg.MaxTimeout + leaseMargin)
-	var claimed []models.Delivery
+	var jobs []*job
+	// The lease and the loading of what the attempts need share one
+	// transaction: if loading fails, no lease is left behind.
 	err := d.s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		jobs = nil
 		q := tx.Model(&models.Delivery{}).Select("id")
 		if ids != nil {
 			q = q.Where("id IN ?", ids)
@@ -229,16 +232,22 @@ func (d *Dispatcher) claim(ctx context.Context, limit int, ids []string) ([]*job
 			Updates(map[string]any{"next_attempt_at": lease, "lease_token": token}).Error; err != nil {
 			return fmt.Errorf("lease deliveries: %w", err)
 		}
-		return tx.Where("id IN ?", picked).Find(&claimed).Error
+		var claimed []models.Delivery
+		if err := tx.Where("id IN ?", picked).Find(&claimed).Error; err != nil {
+			return fmt.Errorf("load claimed deliveries: %w", err)
+		}
+		var err error
+		jobs, err = d.load(tx, claimed, token)
+		return err
 	})
-	if err != nil || len(claimed) == 0 {
+	if err != nil {
 		return nil, err
 	}
-	return d.load(ctx, claimed, token)
+	return jobs, nil
 }
 
 // load fetches the events and subscriptions of claimed deliveries.
-func (d *Dispatcher) load(ctx context.Context, claimed []models.Delivery, token string) ([]*job, error) {
+func (d *Dispatcher) load(db *gorm.DB, claimed []models.Delivery, token string) ([]*job, error) {
 	evIDs := make([]string, 0, len(claimed))
 	subIDs := make([]string, 0, 4)
 	seenSub := map[string]bool{}
@@ -249,7 +258,6 @@ func (d *Dispatcher) load(ctx context.Context, claimed []models.Delivery, token 
 			subIDs = append(subIDs, c.SubscriptionID)
 		}
 	}
-	db := d.s.db.WithContext(ctx)
 	var events []models.Event
 	if err := db.Where("id IN ?", evIDs).Find(&events).Error; err != nil {
 		return nil, fmt.Errorf("load events: %w", err)
