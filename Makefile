@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 export TRIBUTARY_TEST_DATABASE_URL ?= $(PG_TEST_URL)
 
-.PHONY: run test bench bench-micro lint build fmt
+.PHONY: run test bench bench-micro lint build fmt chaos
 
 ## run: start the engine on the embedded SQLite default (./data) with the sandbox app
 run:
@@ -31,3 +31,7 @@ lint:
 
 build:
 	$(GO) build -o bin/tributary ./cmd/tributary
+
+## chaos: the long fault-injection runs (SIGKILLs, dropped PostgreSQL connections, faulty receiver and providers); prints each audit
+chaos:
+	TRIBUTARY_CHAOS=1 $(GO) test -count=1 -timeout 30m -v -run 'TestSIGKILL|TestPostgresConnectionsDropped|TestNativeWebhooks|TestHubSpotFaults|TestCrashMidPoll' ./chaos/ ./cmd/tributary/ | grep -Ev '^(=== (RUN|PAUSE|CONT|NAME))'

@@ -45,6 +45,8 @@ type Report struct {
 	MismatchedDuplicates, SplitChanges, Unexpected, BadSignatures int
 	// Kills, Terminations and Faults describe the run (filled by the test).
 	Kills, Terminations int
+	// StuckPolls counts polls left "syncing" after their end (lease expired by the test).
+	StuckPolls int
 	// Unverifiable requests came while the JWKS could not be fetched (the
 	// engine down); the receiver answered 503.
 	Unverifiable int
@@ -171,6 +173,9 @@ func (r *Report) String() string {
 	}
 	if r.Terminations > 0 {
 		row("PostgreSQL backends terminated", r.Terminations, "")
+	}
+	if r.StuckPolls > 0 {
+		row("polls left syncing (BUG, unstuck)", r.StuckPolls, "")
 	}
 	var fs []string
 	for f, n := range r.Faults {

@@ -80,6 +80,7 @@ type Engine struct {
 
 	t        testing.TB
 	args     []string
+	env      []string
 	cmd      *exec.Cmd
 	waitDone chan error
 	logs     *os.File
@@ -103,8 +104,15 @@ func FreePort(t testing.TB) int {
 // flags are appended to `serve`.
 func NewEngine(t testing.TB, dialect string, extra ...string) *Engine {
 	t.Helper()
+	return NewEngineEnv(t, dialect, nil, extra...)
+}
+
+// NewEngineEnv is NewEngine with extra TRIBUTARY_* environment variables
+// (e.g. TRIBUTARY_APPS_HUBSPOT_BASE_URL).
+func NewEngineEnv(t testing.TB, dialect string, env []string, extra ...string) *Engine {
+	t.Helper()
 	bin := Binary(t)
-	e := &Engine{t: t, Opts: storagetest.Options(t, dialect), MasterKey: secrets.GenerateKey()}
+	e := &Engine{t: t, Opts: storagetest.Options(t, dialect), MasterKey: secrets.GenerateKey(), env: env}
 	addr := fmt.Sprintf("127.0.0.1:%d", FreePort(t))
 	e.URL = "http://" + addr
 	e.args = []string{bin, "serve", "--listen-addr", addr, "--log-format", "text", "--log-level", "warn",
@@ -174,6 +182,7 @@ func (e *Engine) Start() {
 	e.cmd = exec.Command(e.args[0], e.args[1:]...)
 	e.cmd.Env = append(os.Environ(), "TRIBUTARY_MASTER_KEY="+e.MasterKey, "TRIBUTARY_ALLOW_PRIVATE_ADDRESSES=true",
 		"TRIBUTARY_ALLOW_HTTP=true", "TRIBUTARY_SANDBOX=true")
+	e.cmd.Env = append(e.cmd.Env, e.env...)
 	e.cmd.Stdout, e.cmd.Stderr = e.logs, e.logs
 	if err := e.cmd.Start(); err != nil {
 		e.t.Fatalf("start engine: %v", err)

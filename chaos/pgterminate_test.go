@@ -64,6 +64,13 @@ func TestPostgresConnectionsDropped(t *testing.T) {
 	}
 	s := seed(20261130)
 	e, rc, w := setup(t, storage.Postgres, s, DefaultWeights)
+	// A poll's lease left behind by a failed finish (a BUG, see
+	// TestBugScheduleFinishNotRetried) is expired after 5 s instead of 30 min.
+	w.StuckAfter = 5 * time.Second
+	w.Unstick = func(id string) {
+		require.NoError(t, e.DB.Exec("UPDATE connections SET next_sync_at = ? WHERE id = ? AND status = ?",
+			time.Now().UTC(), id, models.ConnectionSyncing).Error)
+	}
 	tm := startTerminator(t, e, s, gap)
 	for round := range rounds {
 		_, err := w.Round(writes)
@@ -78,6 +85,6 @@ func TestPostgresConnectionsDropped(t *testing.T) {
 		}
 	}
 	tm.Stop()
-	finish(t, e, rc, w, true, func(r *Report) { r.Terminations = int(tm.dropped.Load()) })
+	finish(t, e, rc, w, true, func(r *Report) { r.Terminations, r.StuckPolls = int(tm.dropped.Load()), w.Stuck })
 	require.NotZero(t, tm.dropped.Load(), "backends were terminated")
 }

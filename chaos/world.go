@@ -32,6 +32,14 @@ type World struct {
 	Conns []string
 	Mode  map[string]string
 
+	// StuckAfter, when set, is how long Settle lets a connection stay
+	// "syncing" before it calls Unstick: a poll whose lease was never ended
+	// (see TestBugScheduleFinishNotRetried) would otherwise hold it for 30
+	// minutes. Stuck counts those calls.
+	StuckAfter time.Duration
+	Unstick    func(connectionID string)
+	Stuck      int
+
 	mu      sync.Mutex
 	rnd     *rand.Rand
 	changes []Change
@@ -231,6 +239,19 @@ func (w *World) retryDB(fn func() error) error {
 // A transport error (the engine died) is returned for the caller to restart.
 func (w *World) Settle(limit time.Duration) error {
 	asked := map[string]time.Time{} // connection → when a sync now was accepted
+	err := w.settle(limit, asked)
+	if err != nil && !IsTransport(err) {
+		for _, id := range w.Conns {
+			_, c, _ := w.API.Do("GET", "/v1/connections/"+id, w.Key, nil)
+			err = fmt.Errorf("%w; %s asked %s: status %v lastSyncAt %v nextSyncAt %v lastError %v", err, id,
+				asked[id].Format(time.RFC3339Nano), c["status"], c["lastSyncAt"], c["nextSyncAt"], c["lastError"])
+		}
+	}
+	return err
+}
+
+func (w *World) settle(limit time.Duration, asked map[string]time.Time) error {
+	syncingSince := map[string]time.Time{}
 	return w.wait(limit, func() (bool, error) {
 		done := true
 		for _, id := range w.Conns {
@@ -249,6 +270,15 @@ func (w *World) Settle(limit time.Duration) error {
 				continue
 			}
 			done = false
+			if c["status"] != "syncing" {
+				delete(syncingSince, id)
+			} else if since, ok := syncingSince[id]; !ok {
+				syncingSince[id] = time.Now()
+			} else if w.StuckAfter > 0 && time.Since(since) > w.StuckAfter {
+				w.Unstick(id)
+				w.Stuck++
+				delete(syncingSince, id)
+			}
 			// Ask, and ask again when the asked-for poll failed or was
 			// deferred (a database error): those retry only minutes later.
 			if !ok || (c["status"] != "syncing" && time.Since(t0) > time.Second) {
