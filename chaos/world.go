@@ -303,13 +303,17 @@ func (w *World) settle(limit time.Duration, asked map[string]time.Time) error {
 
 // Drain waits until nothing is in flight (see Engine.Idle) or ctx ends.
 // With hurry, inbound webhooks waiting out a retry backoff (30 s, doubling)
-// and delivery claims whose holder surely gave up are made due at once, as
-// the passing of time would.
+// and inbound and delivery claims whose holder surely gave up are made due
+// at once, as the passing of time would.
 func Drain(ctx context.Context, e *Engine, hurry bool) error {
 	for {
 		if hurry {
 			now := time.Now().UTC()
 			_ = e.DB.Exec(`UPDATE inbox_items SET next_attempt_at = ? WHERE processed_at IS NULL AND lease_token = ''`, now).Error
+			// An inbound claim (lease 2 min) held for more than 10 s: its
+			// outcome was never recorded (a dropped connection).
+			_ = e.DB.Exec(`UPDATE inbox_items SET next_attempt_at = ? WHERE processed_at IS NULL AND lease_token <> '' AND next_attempt_at < ?`,
+				now, now.Add(110*time.Second)).Error
 			// A delivery claim (lease max_timeout + 30 s = 33 s) held for
 			// more than 5 s outlived its 1 s HTTP timeout: its flush failed.
 			_ = e.DB.Exec(`UPDATE deliveries SET next_attempt_at = ? WHERE status IN ? AND lease_token <> '' AND next_attempt_at < ?`,
@@ -320,7 +324,12 @@ func Drain(ctx context.Context, e *Engine, hurry bool) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("drain: %w (dead letters: %d)", ctx.Err(), e.Dead())
+			var inbox, queued, syncing int64
+			_ = e.DB.Model(&models.InboxItem{}).Where("processed_at IS NULL").Count(&inbox).Error
+			_ = e.DB.Model(&models.Delivery{}).Where("status IN ?", []string{models.DeliveryPending, models.DeliveryFailed}).Count(&queued).Error
+			_ = e.DB.Model(&models.Connection{}).Where("status = ?", models.ConnectionSyncing).Count(&syncing).Error
+			return fmt.Errorf("drain: %w (inbox unprocessed %d, deliveries queued %d, connections syncing %d, dead letters %d)",
+				ctx.Err(), inbox, queued, syncing, e.Dead())
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
