@@ -18,12 +18,13 @@ import (
 	"github.com/tributary/tributary/storage/storagetest"
 )
 
-// TestBugDispatcherLeaseLeakOnLoadError found by TestCrashMidPoll on
-// PostgreSQL: Dispatcher.claim commits the lease (next_attempt_at = now +
+// TestBugDispatcherLeaseLeakOnLoadError is the regression test of a bug
+// found by TestCrashMidPoll on PostgreSQL and fixed in 60e2ead (claim now
+// leases and loads in one transaction). Dispatcher.claim committed the lease (next_attempt_at = now +
 // max_timeout + 30 s, a lease token) and only then loads the events and
-// subscriptions; when that load fails — serve's context cancelled at
-// shutdown, or a dropped database connection — claim returns no jobs and
-// the leased deliveries are neither attempted nor released: they wait out
+// subscriptions; when that load failed — serve's context cancelled at
+// shutdown, or a dropped database connection — claim returned no jobs and
+// the leased deliveries were neither attempted nor released: they waited out
 // the whole lease (90 s with the defaults) with attempts = 0. The fault is
 // injected deterministically here: the load of events fails once.
 func TestBugDispatcherLeaseLeakOnLoadError(t *testing.T) {
