@@ -19,10 +19,28 @@ func (s *Scheduler) run(parent context.Context, c *models.Connection) {
 	if err != nil && res.Status == "" {
 		res.Status, res.Error = poll.RunFailed, err.Error()
 	}
-	if err := s.finish(context.WithoutCancel(ctx), c, res); err != nil {
-		s.cfg.Logger.Error("schedule: finish poll", "connection", c.ID, "err", err)
+	// The finish ends the lease; a transient failure (a dropped connection)
+	// is retried, otherwise the connection would stay "syncing" until the
+	// lease expires.
+	fctx := context.WithoutCancel(ctx)
+	backoff := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := s.finish(fctx, c, res)
+		if err == nil {
+			return
+		}
+		if attempt == finishAttempts {
+			s.cfg.Logger.Error("schedule: finish poll failed; the lease will expire", "connection", c.ID, "err", err)
+			return
+		}
+		s.cfg.Logger.Warn("schedule: finish poll, retrying", "connection", c.ID, "err", err)
+		time.Sleep(backoff)
+		backoff *= 2
 	}
 }
+
+// finishAttempts bounds the retries of a failed finish (about 3 s in all).
+const finishAttempts = 6
 
 // runSafely turns a panicking poll into a failed one, so its slot and lease
 // are released.

@@ -47,7 +47,7 @@ type Accounts interface {
 // Defaults of Config.
 const (
 	DefaultTick             = 5 * time.Second
-	DefaultLease            = 30 * time.Minute
+	DefaultLease            = 5 * time.Minute
 	DefaultConcurrency      = 4
 	DefaultRunTimeout       = 4 * time.Hour
 	DefaultInterval         = 12 * time.Hour
@@ -69,7 +69,7 @@ type Config struct {
 	// Tick is how often the gocron job looks for due connections (5s).
 	Tick time.Duration
 	// Lease is how long a claim lasts before another replica may retake the
-	// connection (30m); a running poll renews it every Lease/3.
+	// connection (5m); a running poll renews it every Lease/3.
 	Lease time.Duration
 	// RunTimeout bounds one poll (4h); a poll cut short is deferred and
 	// resumes from its last stored page at once.
