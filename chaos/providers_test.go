@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,7 +14,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/tributary/tributary/connectors/hubspot/fake"
+	hubspotfake "github.com/tributary/tributary/connectors/hubspot/fake"
+	shopifyfake "github.com/tributary/tributary/connectors/shopify/fake"
 	"github.com/tributary/tributary/storage/storagetest"
 )
 
@@ -78,98 +80,175 @@ func (p *faultyProvider) summary() map[string]int {
 	return out
 }
 
-// TestHubSpotFaults connects a HubSpot portal (the provider fake, on the
-// real clock) through the OAuth flow of a `tributary serve` subprocess, with
-// the fake's API behind a proxy that answers 429, 500 and malformed pages at
-// random; the fake also sends its signed native webhooks (thin notices the
-// engine must fetch through the same faulty API). Contacts are created,
-// updated and deleted; the audit must be clean.
-func TestHubSpotFaults(t *testing.T) {
-	t.Parallel()
+// providerRig adapts one provider fake to runProviderFaults.
+type providerRig struct {
+	app, prefix, topic string
+	rate               int // percent of API requests failed (default 10, 15 in long runs)
+	handler            http.Handler
+	env                func(base string) []string
+	params             map[string]string
+	start              func(engineURL string) // after the engine runs
+	create             func(marker string) string
+	update             func(id, marker string)
+	remove             func(id string)
+}
+
+// runProviderFaults connects the provider (its fake on the real clock)
+// through the OAuth flow of a `tributary serve` subprocess, with the fake's
+// API behind a proxy answering 429, 500 and malformed pages at random; the
+// fake also sends its signed native webhooks, whose records the engine may
+// fetch through the same faulty API. Records are created, updated and
+// deleted in rounds; each round ends with a completed poll. The audit must
+// be clean.
+func runProviderFaults(t *testing.T, d string, s uint64, rg providerRig) {
 	rounds, writes, rate := 3, 6, 10
 	if long() {
 		rounds, writes, rate = 10, 20, 15
 	}
+	rate = max(rate, rg.rate)
+	prov := newFaultyProvider(t, rg.handler, rg.prefix, s, rate)
+	prov.disabled.Store(true) // a fault during the OAuth callback fails the connect: faults start after it
+	e := NewEngineEnv(t, d, rg.env(prov.URL), "--scheduler-full-scan-every", "0s")
+	if rg.start != nil {
+		rg.start(e.URL)
+	}
+	key := e.Account(rg.app + " chaos")
+	rc := NewReceiver(e.URL+"/.well-known/jwks.json", s, time.Second, DefaultWeights)
+	t.Cleanup(rc.Close)
+	e.Must("POST", "/v1/webhooks", key, subscription(rc.URL), 201)
+	require.NoError(t, rc.Prefetch())
+
+	// OAuth: connect session → fake authorize → engine callback → redirectUrl.
+	sess := map[string]any{"app": rg.app, "userId": "u1", "userName": "Chaos", "redirectUrl": "http://isv.example/done"}
+	if rg.params != nil {
+		sess["params"] = rg.params
+	}
+	out := e.Must("POST", "/v1/connect-sessions", key, sess, 201)
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	next := out["url"].(string)
+	var done *url.URL
+	for range 5 {
+		resp, err := noFollow.Get(next)
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusFound, resp.StatusCode, "GET %s", next)
+		next = resp.Header.Get("Location")
+		if done, err = url.Parse(next); err == nil && done.Host == "isv.example" {
+			break
+		}
+	}
+	conn := done.Query().Get("connectionId")
+	require.NotEmpty(t, conn, "redirected to %s", done)
+	w := NewWorld(e, e.DB, key, s)
+	w.Conns = append(w.Conns, conn)
+	w.Mode[conn] = rg.app
+	require.NoError(t, w.Settle(60*time.Second), "first sync")
+	prov.disabled.Store(false)
+
+	rnd := rand.New(rand.NewPCG(s, 13))
+	var live []string
+	change := func(rid, kind, m string) {
+		w.Record(Change{ConnectionID: conn, Topic: rg.topic, RemoteID: rid, Kind: kind, Marker: m})
+	}
+	for round := range rounds {
+		touched := map[string]bool{}
+		for range writes {
+			op := rnd.IntN(10)
+			if len(live) == 0 || op < 5 {
+				m := w.Marker()
+				id := rg.create(m)
+				live = append(live, id)
+				touched[id] = true
+				change(id, "created", m)
+				continue
+			}
+			id := live[rnd.IntN(len(live))]
+			if touched[id] {
+				continue
+			}
+			touched[id] = true
+			if op < 8 {
+				m := w.Marker()
+				rg.update(id, m)
+				change(id, "updated", m)
+			} else {
+				rg.remove(id)
+				live = removeString(live, id)
+				change(id, "deleted", "")
+			}
+		}
+		require.NoError(t, w.Settle(60*time.Second), "round %d", round)
+	}
+	prov.disabled.Store(true) // let retries converge
+	require.NoError(t, w.Settle(60*time.Second))
+	finish(t, e, rc, w, true, nil)
+	sum := prov.summary()
+	t.Logf("provider answers: %v", sum)
+	require.NotZero(t, sum["429"]+sum["500"]+sum["malformed"], "the provider failed")
+}
+
+// TestHubSpotFaults: HubSpot contacts (webhooks are thin notices: every
+// record is fetched through the faulty API).
+func TestHubSpotFaults(t *testing.T) {
+	t.Parallel()
 	for i, d := range storagetest.Dialects {
 		t.Run(d, func(t *testing.T) {
 			t.Parallel()
-			s := seed(20261150 + uint64(i))
-			hs := fake.New(fake.WithClock(time.Now))
+			hs := hubspotfake.New(hubspotfake.WithClock(time.Now))
 			portal := hs.CreatePortal()
-			prov := newFaultyProvider(t, hs, "/crm/", s, rate)
-			e := NewEngineEnv(t, d, []string{
-				"TRIBUTARY_APPS_HUBSPOT_CLIENT_ID=" + hs.ClientID(), "TRIBUTARY_APPS_HUBSPOT_CLIENT_SECRET=" + hs.ClientSecret(),
-				"TRIBUTARY_APPS_HUBSPOT_BASE_URL=" + prov.URL, "TRIBUTARY_APPS_HUBSPOT_AUTH_URL=" + prov.URL + "/oauth/authorize",
-				"TRIBUTARY_APPS_HUBSPOT_TOKEN_URL=" + prov.URL + "/oauth/v1/token",
+			runProviderFaults(t, d, seed(20261150+uint64(i)), providerRig{app: "hubspot", prefix: "/crm/", topic: "crm/contacts",
+				handler: hs,
+				env: func(base string) []string {
+					return []string{"TRIBUTARY_APPS_HUBSPOT_CLIENT_ID=" + hs.ClientID(), "TRIBUTARY_APPS_HUBSPOT_CLIENT_SECRET=" + hs.ClientSecret(),
+						"TRIBUTARY_APPS_HUBSPOT_BASE_URL=" + base, "TRIBUTARY_APPS_HUBSPOT_AUTH_URL=" + base + "/oauth/authorize",
+						"TRIBUTARY_APPS_HUBSPOT_TOKEN_URL=" + base + "/oauth/v1/token"}
+				},
+				start: func(engineURL string) { hs.SetWebhookTarget(engineURL + "/inbound/hubspot") },
+				create: func(m string) string {
+					id, err := hs.Create(portal, "contacts", map[string]string{"email": m, "firstname": "Chaos"})
+					require.NoError(t, err)
+					return id
+				},
+				update: func(id, m string) {
+					require.NoError(t, hs.Update(portal, "contacts", id, map[string]string{"email": m}))
+				},
+				remove: func(id string) { require.NoError(t, hs.Delete(portal, "contacts", id)) },
 			})
-			hs.SetWebhookTarget(e.URL + "/inbound/hubspot")
-			key := e.Account("HubSpot chaos")
-			rc := NewReceiver(e.URL+"/.well-known/jwks.json", s, time.Second, DefaultWeights)
-			t.Cleanup(rc.Close)
-			e.Must("POST", "/v1/webhooks", key, subscription(rc.URL), 201)
-			require.NoError(t, rc.Prefetch())
+		})
+	}
+}
 
-			// OAuth: connect session → fake authorize → engine callback.
-			sess := e.Must("POST", "/v1/connect-sessions", key, map[string]any{"app": "hubspot", "userId": "u1",
-				"userName": "Portal", "redirectUrl": "http://127.0.0.1/done"}, 201)
-			noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-			hop := func(u string) string {
-				resp, err := noFollow.Get(u)
-				require.NoError(t, err)
-				resp.Body.Close()
-				require.Equal(t, http.StatusFound, resp.StatusCode, "GET %s", u)
-				return resp.Header.Get("Location")
-			}
-			done, err := url.Parse(hop(hop(sess["url"].(string))))
-			require.NoError(t, err)
-			conn := done.Query().Get("connectionId")
-			require.NotEmpty(t, conn, "redirected to %s", done)
-			w := NewWorld(e, e.DB, key, s)
-			w.Conns = append(w.Conns, conn)
-			w.Mode[conn] = "hubspot"
-			require.NoError(t, w.Settle(60*time.Second), "first sync")
-
-			rnd := rand.New(rand.NewPCG(s, 13))
-			var live []string
-			change := func(rid, kind, m string) {
-				w.Record(Change{ConnectionID: conn, Topic: "crm/contacts", RemoteID: rid, Kind: kind, Marker: m})
-			}
-			for round := range rounds {
-				touched := map[string]bool{}
-				for range writes {
-					op := rnd.IntN(10)
-					switch {
-					case len(live) == 0 || op < 5:
-						m := w.Marker()
-						id, err := hs.Create(portal, "contacts", map[string]string{"email": m, "firstname": "Chaos"})
-						require.NoError(t, err)
-						live = append(live, id)
-						touched[id] = true
-						change(id, "created", m)
-					default:
-						id := live[rnd.IntN(len(live))]
-						if touched[id] {
-							continue
-						}
-						touched[id] = true
-						if op < 8 {
-							m := w.Marker()
-							require.NoError(t, hs.Update(portal, "contacts", id, map[string]string{"email": m}))
-							change(id, "updated", m)
-						} else {
-							require.NoError(t, hs.Delete(portal, "contacts", id))
-							live = removeString(live, id)
-							change(id, "deleted", "")
-						}
-					}
-				}
-				require.NoError(t, w.Settle(60*time.Second), "round %d", round)
-			}
-			prov.disabled.Store(true) // let retries converge
-			require.NoError(t, w.Settle(60*time.Second))
-			finish(t, e, rc, w, true, nil)
-			t.Logf("provider answers: %v", prov.summary())
-			require.NotZero(t, prov.summary()["malformed"], "malformed pages were served")
+// TestShopifyFaults: Shopify customers (webhooks carry the full record;
+// deletions are found by full scans, here on every poll).
+func TestShopifyFaults(t *testing.T) {
+	t.Parallel()
+	for i, d := range storagetest.Dialects {
+		t.Run(d, func(t *testing.T) {
+			t.Parallel()
+			const shop = "chaos.myshopify.com"
+			sf := shopifyfake.New(shopifyfake.WithClock(time.Now))
+			sf.AddShop(shop)
+			// Few API requests (webhooks carry whole records): more faults.
+			runProviderFaults(t, d, seed(20261160+uint64(i)), providerRig{app: "shopify", prefix: "/admin/api/", topic: "commerce/customers", rate: 30,
+				handler: sf, params: map[string]string{"shop": shop},
+				env: func(base string) []string {
+					return []string{"TRIBUTARY_APPS_SHOPIFY_CLIENT_ID=" + shopifyfake.DefaultClientID,
+						"TRIBUTARY_APPS_SHOPIFY_CLIENT_SECRET=" + sf.ClientSecret(), "TRIBUTARY_APPS_SHOPIFY_WEBHOOK_SECRET=" + sf.ClientSecret(),
+						"TRIBUTARY_APPS_SHOPIFY_BASE_URL=" + base, "TRIBUTARY_APPS_SHOPIFY_AUTH_URL=" + base + "/admin/oauth/authorize",
+						"TRIBUTARY_APPS_SHOPIFY_TOKEN_URL=" + base + "/admin/oauth/access_token"}
+				},
+				create: func(m string) string {
+					return strconv.FormatInt(sf.Create(shop, "customers", map[string]any{"first_name": "Chaos", "email": m}), 10)
+				},
+				update: func(id, m string) {
+					n, _ := strconv.ParseInt(id, 10, 64)
+					require.True(t, sf.Update(shop, "customers", n, map[string]any{"email": m}))
+				},
+				remove: func(id string) {
+					n, _ := strconv.ParseInt(id, 10, 64)
+					require.True(t, sf.Delete(shop, "customers", n))
+				},
+			})
 		})
 	}
 }
