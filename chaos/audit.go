@@ -175,7 +175,7 @@ func (r *Report) String() string {
 		row("PostgreSQL backends terminated", r.Terminations, "")
 	}
 	if r.StuckPolls > 0 {
-		row("polls left syncing (BUG, unstuck)", r.StuckPolls, "")
+		row("polls left syncing (unstuck after 5 s)", r.StuckPolls, "")
 	}
 	var fs []string
 	for f, n := range r.Faults {

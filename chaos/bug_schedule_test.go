@@ -24,13 +24,14 @@ func (completedRunner) Run(context.Context, *models.Connection) (poll.Result, er
 	return poll.Result{Status: poll.RunCompleted}, nil
 }
 
-// TestBugScheduleFinishNotRetried found by TestPostgresConnectionsDropped:
-// when the UPDATE that ends a poll's lease (Scheduler.finish) fails — a
-// dropped PostgreSQL connection — run only logs "schedule: finish poll" and
-// the connection stays "syncing" with next_sync_at = claim + Lease (30 min,
-// no config key): no poll for 30 minutes, and POST /v1/connections/{id}/sync
-// answers 409 "syncing now" all that time. The fault is injected
-// deterministically: that UPDATE fails once.
+// TestBugScheduleFinishNotRetried is the regression test of a bug found by
+// TestPostgresConnectionsDropped and fixed in 4093f88 (finish is retried):
+// when the UPDATE that ends a poll's lease (Scheduler.finish) failed — a
+// dropped PostgreSQL connection — run only logged "schedule: finish poll" and
+// the connection stayed "syncing" with next_sync_at = claim + Lease (then 30
+// min, no config key): no poll all that time, and POST
+// /v1/connections/{id}/sync answered 409 "syncing now". The fault is
+// injected deterministically: that UPDATE fails once.
 func TestBugScheduleFinishNotRetried(t *testing.T) {
 	t.Parallel()
 	storagetest.Each(t, func(t *testing.T, db *gorm.DB) {

@@ -224,8 +224,9 @@ func (e *Engine) Kill() {
 
 // ExpireLeases does what the passing of time does for a dead process's
 // claims: connections left "syncing" and deliveries leased by it become due
-// now (the scheduler's lease is 30 minutes and has no config key; the
-// dispatcher's is max_timeout + 30s). Call it only while no process runs.
+// now (the scheduler's lease is 5 minutes and has no config key; the
+// dispatcher's is max_timeout + 30s; the inbound processor's 2 minutes).
+// Call it only while no process runs.
 func (e *Engine) ExpireLeases() {
 	e.t.Helper()
 	now := time.Now().UTC()

@@ -64,8 +64,9 @@ func TestPostgresConnectionsDropped(t *testing.T) {
 	}
 	s := seed(20261130)
 	e, rc, w := setup(t, storage.Postgres, s, DefaultWeights)
-	// A poll's lease left behind by a failed finish (a BUG, see
-	// TestBugScheduleFinishNotRetried) is expired after 5 s instead of 30 min.
+	// A poll's lease left behind by a finish that failed even after its
+	// retries (see TestBugScheduleFinishNotRetried) is expired after 5 s
+	// instead of 5 min; the audit prints how often.
 	w.StuckAfter = 5 * time.Second
 	w.Unstick = func(id string) {
 		require.NoError(t, e.DB.Exec("UPDATE connections SET next_sync_at = ? WHERE id = ? AND status = ?",

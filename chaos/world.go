@@ -34,8 +34,8 @@ type World struct {
 
 	// StuckAfter, when set, is how long Settle lets a connection stay
 	// "syncing" before it calls Unstick: a poll whose lease was never ended
-	// (see TestBugScheduleFinishNotRetried) would otherwise hold it for 30
-	// minutes. Stuck counts those calls.
+	// (its finish failed even after retries) would otherwise hold it until
+	// the lease expires (5 min). Stuck counts those calls.
 	StuckAfter time.Duration
 	Unstick    func(connectionID string)
 	Stuck      int

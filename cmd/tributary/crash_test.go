@@ -133,7 +133,7 @@ func TestCrashMidPoll(t *testing.T) {
 			// No process runs now, so no claim is held: a lease left behind
 			// (a connection still "syncing"; deliveries claimed as serve
 			// stopped, before 60e2ead) would otherwise wait out its expiry
-			// (30 min; 90 s).
+			// (5 min; 90 s).
 			now := time.Now().UTC()
 			require.NoError(t, db.Exec("UPDATE connections SET next_sync_at = ? WHERE status = ?", now, models.ConnectionSyncing).Error)
 			require.NoError(t, db.Exec("UPDATE deliveries SET next_attempt_at = ? WHERE status IN ? AND lease_token <> ''",
