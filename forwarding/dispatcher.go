@@ -218,7 +218,9 @@ func (d *Dispatcher) claim(ctx context.Context, limit int, ids []string) ([]*job
 		if ids != nil {
 			q = q.Where("id IN ?", ids)
 		} else {
-			q = q.Where("status IN ? AND next_attempt_at <= ?", []string{models.DeliveryPending, models.DeliveryFailed}, now).
+			// Literal statuses: the planner can then match the partial index
+			// idx_deliveries_queued (migration 5) even with a generic plan.
+			q = q.Where("status IN ('pending', 'failed') AND next_attempt_at <= ?", now).
 				Order("next_attempt_at").Limit(limit)
 		}
 		var picked []string

@@ -26,6 +26,11 @@ func Migrations() []Migration {
 		{Version: 4, Name: "connection include raw", Up: func(tx *gorm.DB) error {
 			return tx.AutoMigrate(&Connection{})
 		}},
+		{Version: 5, Name: "due deliveries partial index", Up: func(tx *gorm.DB) error {
+			// The dispatcher's claim reads due deliveries in next_attempt_at
+			// order; a partial index holds only the queued ones, in that order.
+			return tx.Exec(`CREATE INDEX IF NOT EXISTS idx_deliveries_queued ON deliveries (next_attempt_at) WHERE status IN ('pending', 'failed')`).Error
+		}},
 	}
 }
 

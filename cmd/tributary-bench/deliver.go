@@ -113,6 +113,7 @@ func benchEvent(i int) *models.Envelope {
 // throughput queues events×subs deliveries, then measures how fast one
 // dispatcher process drains them.
 func throughput(ctx context.Context, db *gorm.DB, scheme string, subs, events int) (deliverResult, error) {
+	vacuum(ctx, db)
 	svc, err := newForwarding(db)
 	if err != nil {
 		return deliverResult{}, err
@@ -150,6 +151,7 @@ func throughput(ctx context.Context, db *gorm.DB, scheme string, subs, events in
 // steady publishes rate events/s for dur with a running dispatcher and
 // measures each event's capture→delivered latency at the receiver.
 func steady(ctx context.Context, db *gorm.DB, scheme string, rate int, dur time.Duration) (deliverResult, error) {
+	vacuum(ctx, db)
 	svc, err := newForwarding(db)
 	if err != nil {
 		return deliverResult{}, err
@@ -211,4 +213,12 @@ func waitFor(ctx context.Context, cond func() bool, limit time.Duration) error {
 
 func subscriptionInput(addr string, topics []string) forwarding.SubscriptionInput {
 	return forwarding.SubscriptionInput{Address: &addr, Topic: &topics}
+}
+
+// vacuum stands in for autovacuum between scenarios (the test server runs
+// without it): statistics and dead rows of one scenario must not slow the next.
+func vacuum(ctx context.Context, db *gorm.DB) {
+	for _, t := range []string{"deliveries", "events", "attempts", "subscriptions", "snapshots", "connections"} {
+		_ = db.WithContext(ctx).Exec("VACUUM ANALYZE " + t).Error
+	}
 }
