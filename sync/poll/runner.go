@@ -199,13 +199,29 @@ func (r *Runner) poll(ctx context.Context, st *run) error {
 		return fmt.Errorf("poll %s: %w", st.conn.ID, err)
 	}
 	deleter, _ := app.(connectors.DeletionLister)
+	// A temporary provider error (5xx, timeout) on one object does not stop
+	// the others: the run goes on and is deferred at the end, so an object
+	// late in the list is not starved by a flaky one early in it. A rate
+	// limit, an auth failure or a lost lease stops the run at once.
+	var deferred error
 	for _, object := range st.info.Objects {
 		st.objects = append(st.objects, object)
-		if err := r.pollObject(ctx, st, lister, deleter, cc, cursors, object); err != nil {
-			return fmt.Errorf("poll %s %s: %w", st.conn.ID, object, err)
+		err := r.pollObject(ctx, st, lister, deleter, cc, cursors, object)
+		if err == nil {
+			continue
 		}
+		err = fmt.Errorf("poll %s %s: %w", st.conn.ID, object, err)
+		var pe *connectors.ProviderError
+		if errors.As(err, &pe) && pe.Temporary && ctx.Err() == nil {
+			r.logger().Warn("poll: object deferred", "connection", st.conn.ID, "object", object, "err", err)
+			if deferred == nil {
+				deferred = err
+			}
+			continue
+		}
+		return err
 	}
-	return nil
+	return deferred
 }
 
 // Cursor-map keys besides the object's own cursor.

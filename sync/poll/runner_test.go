@@ -410,3 +410,33 @@ func TestFullScansForDeletionsAreRationed(t *testing.T) {
 		require.True(t, b.snapshot(t, "c2").Deleted)
 	})
 }
+
+// flakyFirst is an app whose first object always answers a temporary error.
+type flakyFirst struct{ *fakeApp }
+
+func (f flakyFirst) Info() connectors.Info {
+	i := f.fakeApp.Info()
+	i.Objects = []string{"leads", "contacts"}
+	return i
+}
+
+func (f flakyFirst) ListChanges(ctx context.Context, c *connectors.Conn, req connectors.ListRequest, fn func(connectors.Page) error) error {
+	if req.Object == "leads" {
+		return &connectors.ProviderError{StatusCode: 503, Message: "try later", Temporary: true}
+	}
+	return f.fakeApp.ListChanges(ctx, c, req, fn)
+}
+
+func TestTemporaryErrorOnOneObjectDoesNotStarveTheOthers(t *testing.T) {
+	storagetest.Each(t, func(t *testing.T, db *gorm.DB) {
+		b := setup(t, db)
+		b.runner.Apps = fakeApps{flakyFirst{b.app}}
+		seed(b, 3)
+		res, err := b.run(t)
+		require.NoError(t, err)
+		require.Equal(t, RunDeferred, res.Status, "the flaky object defers the run")
+		require.Equal(t, 3, res.Counts.Scanned, "the object after it was still polled")
+		require.NotEmpty(t, b.cursors(t)["contacts"])
+		require.Contains(t, res.Error, "leads")
+	})
+}
