@@ -227,18 +227,30 @@ func TestGoneDisablesAndKeepsEventsForReplay(t *testing.T) {
 		rc := newReceiver(t)
 		rc.setRespond(func(_ int, w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusGone) })
 		sub := b.subscribe(t, "acc_a", rc.URL, []string{"*"})
+		monitor := newReceiver(t)
+		b.subscribe(t, "acc_a", monitor.URL, []string{"webhook/*"})
 		b.publish(t, "acc_a", contactEvent("1"))
 		b.drain(t)
 		got, err := b.svc.GetSubscription(ctx, "acc_a", sub.ID)
 		require.NoError(t, err)
 		require.False(t, got.Active)
 		require.Contains(t, got.DisabledReason, "410")
+		// The account's other endpoints hear of it: webhook/disabled, once.
+		notices := monitor.requests()
+		require.Len(t, notices, 1)
+		require.Equal(t, "webhook/disabled", notices[0].Header.Get("X-Tributary-Topic"))
+		var notice struct {
+			DataPayload struct{ WebhookID, Reason string } `json:"dataPayload"`
+		}
+		require.NoError(t, json.Unmarshal(notices[0].Body, &notice))
+		require.Equal(t, sub.ID, notice.DataPayload.WebhookID)
+		require.Contains(t, notice.DataPayload.Reason, "410")
 
 		// Later events are kept as dead letters, not sent.
 		b.publish(t, "acc_a", contactEvent("2"), contactEvent("3"))
 		b.drain(t)
 		require.Len(t, rc.requests(), 1)
-		require.Len(t, b.deliveries(t, "status = ?", models.DeliveryDead), 3)
+		require.Len(t, b.deliveries(t, "status = ? AND subscription_id = ?", models.DeliveryDead, sub.ID), 3)
 
 		// Fixed and re-enabled: replay all delivers every event once.
 		rc.setRespond(nil)
@@ -249,7 +261,7 @@ func TestGoneDisablesAndKeepsEventsForReplay(t *testing.T) {
 		require.EqualValues(t, 3, n)
 		b.drain(t)
 		require.Len(t, rc.requests(), 4)
-		require.Len(t, b.deliveries(t, "status = ?", models.DeliverySucceeded), 3)
+		require.Len(t, b.deliveries(t, "status = ? AND subscription_id = ?", models.DeliverySucceeded, sub.ID), 3)
 	})
 }
 

@@ -2,6 +2,7 @@ package forwarding
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -197,8 +198,7 @@ func (d *Dispatcher) recordOne(tx *gorm.DB, r *result, now time.Time) error {
 func (d *Dispatcher) recordHealth(tx *gorm.DB, subID string, successes, failures int, gone bool, now time.Time) (bool, error) {
 	q := tx.Model(&models.Subscription{}).Where("id = ?", subID)
 	if gone {
-		return false, q.Updates(map[string]any{"active": false, "disabled_reason": "endpoint answered 410 Gone",
-			"disabled_at": now, "updated_at": now}).Error
+		return false, d.disable(tx, subID, "endpoint answered 410 Gone", now)
 	}
 	if successes > 0 {
 		return false, q.Where("consecutive_failures <> 0 OR circuit_open_until IS NOT NULL").
@@ -215,9 +215,8 @@ func (d *Dispatcher) recordHealth(tx *gorm.DB, subID string, successes, failures
 	}
 	if d.s.cfg.DisableAfter > 0 && sub.Active && sub.FailingSince != nil && now.Sub(*sub.FailingSince) >= d.s.cfg.DisableAfter {
 		d.s.log.Warn("webhook disabled: endpoint failing too long", "webhook", subID, "since", sub.FailingSince)
-		return false, tx.Model(&models.Subscription{}).Where("id = ?", subID).Updates(map[string]any{"active": false,
-			"disabled_reason": fmt.Sprintf("endpoint failing without success since %s", sub.FailingSince.UTC().Format(time.RFC3339)),
-			"disabled_at":     now, "updated_at": now}).Error
+		return false, d.disable(tx, subID,
+			fmt.Sprintf("endpoint failing without success since %s", sub.FailingSince.UTC().Format(time.RFC3339)), now)
 	}
 	if sub.ConsecutiveFailures < d.s.cfg.CircuitThreshold || (sub.CircuitOpenUntil != nil && sub.CircuitOpenUntil.After(now)) {
 		return false, nil
@@ -277,4 +276,24 @@ func (m *dispatchMetrics) outcome(r *result) {
 	default:
 		m.outcomes.WithLabelValues("failed").Inc()
 	}
+}
+
+// disable turns a subscription off with reason and, in the same transaction,
+// publishes webhook/disabled to the account's other subscriptions.
+func (d *Dispatcher) disable(tx *gorm.DB, subID, reason string, now time.Time) error {
+	var sub models.Subscription
+	if err := tx.Select("id", "account_id", "address", "active").Take(&sub, "id = ?", subID).Error; err != nil {
+		return fmt.Errorf("disable %s: %w", subID, err)
+	}
+	if !sub.Active {
+		return nil // already disabled (by another process or the ISV)
+	}
+	if err := tx.Model(&models.Subscription{}).Where("id = ?", subID).Updates(map[string]any{"active": false,
+		"disabled_reason": reason, "disabled_at": now, "updated_at": now}).Error; err != nil {
+		return fmt.Errorf("disable %s: %w", subID, err)
+	}
+	payload, _ := json.Marshal(map[string]any{"webhookId": sub.ID, "address": sub.Address, "reason": reason, "disabledAt": now})
+	_, err := d.s.publish(tx.Statement.Context, tx, sub.AccountID, "", []*models.Envelope{{Topic: models.TopicWebhookDisabled,
+		UpdateType: models.UpdateUpdated, Source: models.SourceSystem, DataPayload: payload}})
+	return err
 }

@@ -82,6 +82,9 @@ func (s *Service) publish(ctx context.Context, tx *gorm.DB, accountID, only stri
 			if !sub.matches(e.Topic) {
 				continue
 			}
+			if e.Topic == models.TopicWebhookDisabled && !sub.row.Active {
+				continue // a disabled endpoint is not told about itself
+			}
 			d := models.Delivery{ID: models.NewID(models.PrefixDelivery), AccountID: accountID, EventID: e.ID,
 				SubscriptionID: sub.row.ID, Status: models.DeliveryPending, NextAttemptAt: now, CreatedAt: now, UpdatedAt: now}
 			if sub.row.CircuitOpenUntil != nil && sub.row.CircuitOpenUntil.After(now) {

@@ -14,6 +14,7 @@ var samplePayloads = map[string]string{
 	models.CategoryCommerce:   `{"remoteId":"sample-1","remoteDeleted":false,"orderNumber":"1001","currency":"USD","totalPrice":"42.00"}`,
 	models.CategoryConnection: `{"id":"con_sample","app":"sandbox","userId":"sample-user","status":"active"}`,
 	models.CategorySync:       `{"created":1,"updated":0,"deleted":0,"scanned":1}`,
+	"webhook":                 `{"webhookId":"wh_sample","address":"https://hooks.example.com/in","reason":"endpoint answered 410 Gone"}`,
 }
 
 // SampleEvent returns a realistic test event of topic, marked source "test".

@@ -43,6 +43,9 @@ const (
 	TopicConnectionReauthRequired = "connection/reauth_required"
 	TopicSyncCompleted            = "sync/completed"
 	TopicSyncFailed               = "sync/failed"
+	// TopicWebhookDisabled tells an account's other subscriptions that the
+	// engine disabled one of its webhooks (410, or failing too long).
+	TopicWebhookDisabled = "webhook/disabled"
 )
 
 // objectCategory maps every unified object to its category.
@@ -59,7 +62,7 @@ var Topics = []string{
 	"crm/stages", "crm/tasks", "crm/users",
 	"commerce/orders", "commerce/customers", "commerce/products",
 	TopicConnectionCreated, TopicConnectionDeleted, TopicConnectionReauthRequired,
-	TopicSyncCompleted, TopicSyncFailed,
+	TopicSyncCompleted, TopicSyncFailed, TopicWebhookDisabled,
 }
 
 // Objects lists every unified object name.
