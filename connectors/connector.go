@@ -109,6 +109,8 @@ type ListRequest struct {
 
 // ChangeLister captures by polling: it streams changed records page by page.
 // fn is called for each page in order; an error from fn stops the listing.
+// A page is handed over: sync may still be storing it while the lister
+// fetches the next one, so a lister must not reuse a page's slices.
 type ChangeLister interface {
 	ListChanges(ctx context.Context, c *Conn, req ListRequest, fn func(Page) error) error
 }

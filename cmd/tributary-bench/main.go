@@ -132,6 +132,16 @@ func run(ctx context.Context, url string, events int, only string) error {
 			fmt.Fprintf(os.Stderr, "  reconcile %d: first %.0f/s, re-poll %.0f/s\n", n, r.FirstSync.RecordsPerSec, r.Repoll.RecordsPerSec)
 		}
 	}
+	if want("normalize") {
+		n := reconcileRecords / 5
+		first, repoll, updated, err := normalizeReconcile(ctx, db, n)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, row{fmt.Sprintf("poll runner: HubSpot normalize + reconcile, %d raw contacts", n),
+			fmt.Sprintf("%.0f / %.0f rec/s", first, repoll), "", fmt.Sprintf("first sync / full re-scan with 1%% changed (%d updated events published)", updated)})
+		fmt.Fprintf(os.Stderr, "  normalize+reconcile: %.0f / %.0f rec/s\n", first, repoll)
+	}
 	if want("scheduler") {
 		r, err := schedulerClaims(ctx, db, 100000)
 		if err != nil {

@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"gorm.io/gorm"
@@ -282,20 +283,55 @@ func (r *Runner) pollObject(ctx context.Context, st *run, lister connectors.Chan
 	}
 	pageSize := cmp.Or(r.PageSize, DefaultPageSize)
 	req := connectors.ListRequest{Object: object, Cursor: cursors[object], FullScan: fullScan, PageSize: pageSize}
-	err := lister.ListChanges(ctx, cc, req, func(p connectors.Page) error {
-		if err := validatePage(object, p); err != nil {
+	// Pipeline: the lister fetches and normalizes page n+1 while page n is
+	// reconciled and committed. Pages are still applied one by one, in
+	// order, each with its cursor, so a crash at any point resumes exactly
+	// as before; an apply error stops the listing at its next page. A page
+	// already handed over is still applied when ctx ends (one page of work),
+	// so a stop after page n keeps page n.
+	pages := make(chan connectors.Page, 1)
+	applied := make(chan error, 1)
+	var failed atomic.Pointer[error]
+	go func() {
+		var err error
+		for p := range pages {
+			if err != nil {
+				continue // drain after a failure
+			}
+			if err = validatePage(object, p); err == nil {
+				err = r.applyPage(context.WithoutCancel(ctx), st, object, p.Records, gen, silent, map[string]string{object: p.Cursor})
+			}
+			if err != nil {
+				failed.Store(&err)
+				continue
+			}
+			if p.Cursor != "" {
+				cursors[object] = p.Cursor
+			}
+		}
+		applied <- err
+	}()
+	listErr := lister.ListChanges(ctx, cc, req, func(p connectors.Page) error {
+		if e := failed.Load(); e != nil {
+			return *e
+		}
+		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := r.applyPage(ctx, st, object, p.Records, gen, silent, map[string]string{object: p.Cursor}); err != nil {
-			return err
+		select {
+		case pages <- p:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
 		}
-		if p.Cursor != "" {
-			cursors[object] = p.Cursor
-		}
-		return nil
 	})
-	if err != nil {
-		return fmt.Errorf("list changes: %w", err)
+	close(pages)
+	applyErr := <-applied
+	if applyErr != nil {
+		return fmt.Errorf("list changes: %w", applyErr)
+	}
+	if listErr != nil {
+		return fmt.Errorf("list changes: %w", listErr)
 	}
 	// The pass completed: a full scan may now delete what it did not see, and
 	// the deletion window starts at this pass.
