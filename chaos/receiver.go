@@ -10,22 +10,21 @@
 package chaos
 
 import (
-	"crypto"
 	"crypto/rsa"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
-	"math/big"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync"
 	"time"
+
+	"github.com/tributary/tributary/forwarding/signing/signingtest"
 )
 
 // Fault is what the receiver does with one request.
@@ -254,12 +253,7 @@ func (rc *Receiver) verify(h http.Header, body []byte) (bool, error) {
 	if pub == nil {
 		return false, nil // no such kid in the JWKS
 	}
-	sig, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(h.Get("X-Tributary-Signature"), "v1,"))
-	if err != nil {
-		return false, nil
-	}
-	sum := sha256.Sum256([]byte(h.Get("X-Tributary-Event-Id") + "." + h.Get("X-Tributary-Timestamp") + "." + string(body)))
-	return rsa.VerifyPKCS1v15(pub, crypto.SHA256, sum[:], sig) == nil, nil
+	return signingtest.Verify(pub, h, body), nil
 }
 
 // Prefetch loads every key of the JWKS document into the cache, so that
@@ -287,24 +281,16 @@ func (rc *Receiver) key(kid string) (*rsa.PublicKey, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("GET %s: %s", u, resp.Status)
 	}
-	var doc struct {
-		Keys []map[string]string `json:"keys"`
+	doc, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
+	keys, err := signingtest.PublicKeys(doc)
+	if err != nil {
 		return nil, err
 	}
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	for _, j := range doc.Keys {
-		if j["alg"] != "RS256" || j["kty"] != "RSA" {
-			continue
-		}
-		n, err1 := base64.RawURLEncoding.DecodeString(j["n"])
-		e, err2 := base64.RawURLEncoding.DecodeString(j["e"])
-		if err1 != nil || err2 != nil {
-			continue
-		}
-		rc.keys[j["kid"]] = &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: int(new(big.Int).SetBytes(e).Int64())}
-	}
+	maps.Copy(rc.keys, keys)
 	return rc.keys[kid], nil
 }

@@ -2,16 +2,10 @@ package forwarding_test
 
 import (
 	"context"
-	"crypto"
-	"crypto/rsa"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"io"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -21,6 +15,7 @@ import (
 
 	"github.com/tributary/tributary/config"
 	"github.com/tributary/tributary/forwarding"
+	"github.com/tributary/tributary/forwarding/signing/signingtest"
 	"github.com/tributary/tributary/models"
 	"github.com/tributary/tributary/secrets"
 )
@@ -155,35 +150,12 @@ func (b *bundle) deliveries(t testing.TB, where string, args ...any) []models.De
 	return out
 }
 
-// verifyWithJWKS is a receiver that knows only the JWKS document: it
-// decodes n and e itself and checks with crypto/rsa.
+// verifyWithJWKS is a receiver that knows only the JWKS document.
 func verifyWithJWKS(t testing.TB, jwksJSON []byte, h http.Header, body []byte) bool {
 	t.Helper()
-	var doc struct {
-		Keys []map[string]string `json:"keys"`
-	}
-	require.NoError(t, json.Unmarshal(jwksJSON, &doc))
-	for _, k := range doc.Keys {
-		if k["kid"] != h.Get("X-Tributary-Key-Id") {
-			continue
-		}
-		n, err := base64.RawURLEncoding.DecodeString(k["n"])
-		require.NoError(t, err)
-		e, err := base64.RawURLEncoding.DecodeString(k["e"])
-		require.NoError(t, err)
-		pub := &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: int(new(big.Int).SetBytes(e).Int64())}
-		sigB64, ok := strings.CutPrefix(h.Get("X-Tributary-Signature"), "v1,")
-		if !ok {
-			return false
-		}
-		sig, err := base64.StdEncoding.DecodeString(sigB64)
-		if err != nil {
-			return false
-		}
-		sum := sha256.Sum256([]byte(h.Get("X-Tributary-Event-Id") + "." + h.Get("X-Tributary-Timestamp") + "." + string(body)))
-		return rsa.VerifyPKCS1v15(pub, crypto.SHA256, sum[:], sig) == nil
-	}
-	return false
+	ok, err := signingtest.VerifyWithJWKS(jwksJSON, h, body)
+	require.NoError(t, err)
+	return ok
 }
 
 func (b *bundle) jwksJSON(t testing.TB) []byte {

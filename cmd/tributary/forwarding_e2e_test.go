@@ -1,13 +1,8 @@
 package main
 
 import (
-	"crypto"
-	"crypto/rsa"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"io"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -17,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tributary/tributary/config"
+	"github.com/tributary/tributary/forwarding/signing/signingtest"
 	"github.com/tributary/tributary/storage/storagetest"
 )
 
@@ -58,27 +54,12 @@ func (rc *jwksReceiver) verify(h http.Header, body []byte) bool {
 		return false
 	}
 	defer resp.Body.Close()
-	var doc struct {
-		Keys []map[string]string `json:"keys"`
-	}
-	if json.NewDecoder(resp.Body).Decode(&doc) != nil {
+	doc, err := io.ReadAll(resp.Body)
+	if err != nil {
 		return false
 	}
-	for _, k := range doc.Keys {
-		if k["kid"] != h.Get("X-Tributary-Key-Id") || k["alg"] != "RS256" || k["kty"] != "RSA" {
-			continue
-		}
-		n, err1 := base64.RawURLEncoding.DecodeString(k["n"])
-		e, err2 := base64.RawURLEncoding.DecodeString(k["e"])
-		sig, err3 := base64.StdEncoding.DecodeString(strings.TrimPrefix(h.Get("X-Tributary-Signature"), "v1,"))
-		if err1 != nil || err2 != nil || err3 != nil {
-			return false
-		}
-		pub := &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: int(new(big.Int).SetBytes(e).Int64())}
-		sum := sha256.Sum256([]byte(h.Get("X-Tributary-Event-Id") + "." + h.Get("X-Tributary-Timestamp") + "." + string(body)))
-		return rsa.VerifyPKCS1v15(pub, crypto.SHA256, sum[:], sig) == nil
-	}
-	return false
+	ok, err := signingtest.VerifyWithJWKS(doc, h, body)
+	return err == nil && ok
 }
 
 func (rc *jwksReceiver) verified() []map[string]any {

@@ -1,12 +1,9 @@
 package signing_test
 
 import (
-	"crypto"
 	"crypto/rsa"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"math/big"
 	"net/http"
 	"strconv"
 	"strings"
@@ -17,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tributary/tributary/forwarding/signing"
+	"github.com/tributary/tributary/forwarding/signing/signingtest"
 )
 
 var (
@@ -102,36 +100,13 @@ func TestHeaders(t *testing.T) {
 	}
 }
 
-// independentVerify knows only a JWKS JSON document: it decodes n and e
-// itself and checks the signature with crypto/rsa, without the package's
-// own verifier.
+// independentVerify knows only a JWKS JSON document (signingtest shares no
+// code with this package).
 func independentVerify(t *testing.T, jwksJSON []byte, h http.Header, body []byte) bool {
 	t.Helper()
-	var doc struct {
-		Keys []map[string]string `json:"keys"`
-	}
-	require.NoError(t, json.Unmarshal(jwksJSON, &doc))
-	for _, k := range doc.Keys {
-		if k["kid"] != h.Get("X-Tributary-Key-Id") {
-			continue
-		}
-		require.Equal(t, "RSA", k["kty"])
-		require.Equal(t, "RS256", k["alg"])
-		require.Equal(t, "sig", k["use"])
-		n, err := base64.RawURLEncoding.DecodeString(k["n"])
-		require.NoError(t, err)
-		e, err := base64.RawURLEncoding.DecodeString(k["e"])
-		require.NoError(t, err)
-		pub := &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: int(new(big.Int).SetBytes(e).Int64())}
-		sigB64, ok := strings.CutPrefix(h.Get("X-Tributary-Signature"), "v1,")
-		require.True(t, ok)
-		sig, err := base64.StdEncoding.DecodeString(sigB64)
-		require.NoError(t, err)
-		msg := h.Get("X-Tributary-Event-Id") + "." + h.Get("X-Tributary-Timestamp") + "." + string(body)
-		sum := sha256.Sum256([]byte(msg))
-		return rsa.VerifyPKCS1v15(pub, crypto.SHA256, sum[:], sig) == nil
-	}
-	return false
+	ok, err := signingtest.VerifyWithJWKS(jwksJSON, h, body)
+	require.NoError(t, err)
+	return ok
 }
 
 func TestRSASignVerify(t *testing.T) {
