@@ -124,6 +124,9 @@ type Scheduler struct {
 	// FullScanEvery bounds how often an object whose app cannot list
 	// deletions is fully re-listed to find them (0 = every poll).
 	FullScanEvery time.Duration `key:"full_scan_every" help:"how often apps without a deletions listing are fully re-scanned"`
+	// PageSize is the page size asked of connectors when polling (each page
+	// is one transaction).
+	PageSize int `key:"page_size" help:"records per poll page (one transaction each)"`
 }
 
 // App is one connector's deployment configuration.
@@ -157,7 +160,8 @@ func Default() Config {
 			CircuitThreshold: 10, CircuitCooldown: 30 * time.Second, DisableAfter: 5 * 24 * time.Hour,
 			MaxResponseBytes: 4096},
 		Scheduler: Scheduler{Tick: 5 * time.Second, DefaultPollInterval: 12 * time.Hour,
-			MinPollInterval: 5 * time.Minute, Jitter: 0.1, Concurrency: 4, FullScanEvery: 24 * time.Hour},
+			MinPollInterval: 5 * time.Minute, Jitter: 0.1, Concurrency: 4, FullScanEvery: 24 * time.Hour,
+			PageSize: 100},
 		Apps: map[string]App{},
 	}
 }
@@ -249,6 +253,7 @@ func (c *Config) Validate() error {
 		"dispatcher.circuit_threshold": float64(c.Dispatcher.CircuitThreshold), "dispatcher.max_response_bytes": float64(c.Dispatcher.MaxResponseBytes),
 		"scheduler.tick": float64(c.Scheduler.Tick), "scheduler.default_poll_interval": float64(c.Scheduler.DefaultPollInterval),
 		"scheduler.min_poll_interval": float64(c.Scheduler.MinPollInterval), "scheduler.concurrency": float64(c.Scheduler.Concurrency),
+		"scheduler.page_size": float64(c.Scheduler.PageSize),
 	}
 	keys := make([]string, 0, len(positive))
 	for k := range positive {

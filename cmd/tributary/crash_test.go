@@ -77,6 +77,9 @@ func TestCrashMidPoll(t *testing.T) {
 			ce.c.Log.Format, ce.c.Log.Level = "text", "error"
 			ce.c.API.RateBurst, ce.c.API.RateLimit = 100000, 100000
 			ce.c.Scheduler.Tick, ce.c.Dispatcher.Tick = 50*time.Millisecond, 20*time.Millisecond
+			// Small pages: the poll over the records spans many transactions,
+			// so the stop lands in the middle of it (pages are pipelined and fast).
+			ce.c.Scheduler.PageSize = 25
 			ce.c.API.ShutdownTimeout = 5 * time.Second
 			ce.c.Dispatcher.CircuitCooldown = time.Second
 			allowPrivate(&ce.c)

@@ -124,9 +124,24 @@ func serve(ctx context.Context, c *config.Config, ready func(addr string)) error
 	}
 	srv := api.New(deps)
 
+	// Background work stops as soon as ctx ends, beside the HTTP drain: no
+	// new claims; polls and deliveries in flight get their own grace.
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	var workers sync.WaitGroup
-	defer func() { stopBG(); workers.Wait() }()
+	var stops []func(context.Context)
+	var stopOnce sync.Once
+	stopBackground := func() {
+		stopOnce.Do(func() {
+			sctx, cancel := context.WithTimeout(context.Background(), c.API.ShutdownTimeout)
+			defer cancel()
+			for _, stop := range stops {
+				stop(sctx)
+			}
+			stopBG()
+			workers.Wait()
+		})
+	}
+	defer stopBackground()
 	var roles []string
 	if c.HasRole(config.RoleDispatcher) {
 		d := fwd.NewDispatcher(reg)
@@ -137,7 +152,7 @@ func serve(ctx context.Context, c *config.Config, ready func(addr string)) error
 		recv.Notify = proc.Wake // process a stored webhook right away
 		workers.Go(func() { proc.Run(bg, time.Second) })
 		runner := &poll.Runner{DB: db, Apps: apps, Opener: conns, Publisher: fwd, Reconciler: rec, Logger: log,
-			FullScanEvery: c.Scheduler.FullScanEvery}
+			FullScanEvery: c.Scheduler.FullScanEvery, PageSize: c.Scheduler.PageSize}
 		sched, err := schedule.New(schedule.Config{DB: db, Runner: runner, Accounts: accts, Tick: c.Scheduler.Tick,
 			Concurrency: c.Scheduler.Concurrency, DefaultInterval: c.Scheduler.DefaultPollInterval,
 			MinInterval: c.Scheduler.MinPollInterval, Jitter: c.Scheduler.Jitter, Logger: log})
@@ -147,11 +162,7 @@ func serve(ctx context.Context, c *config.Config, ready func(addr string)) error
 		if err := sched.Start(bg); err != nil {
 			return err
 		}
-		defer func() {
-			sctx, cancel := context.WithTimeout(context.Background(), c.API.ShutdownTimeout)
-			defer cancel()
-			_ = sched.Stop(sctx)
-		}()
+		stops = append(stops, func(sctx context.Context) { _ = sched.Stop(sctx) })
 		roles = append(roles, "poller: polling due connections every "+c.Scheduler.Tick.String()+", processing inbound webhooks")
 	}
 	for _, r := range roles {
@@ -174,6 +185,9 @@ func serve(ctx context.Context, c *config.Config, ready func(addr string)) error
 	case <-ctx.Done():
 	}
 	log.Info("shutting down", "grace", c.API.ShutdownTimeout)
+	bgDone := make(chan struct{})
+	go func() { stopBackground(); close(bgDone) }()
+	defer func() { <-bgDone }()
 	sctx, cancel := context.WithTimeout(context.Background(), c.API.ShutdownTimeout)
 	defer cancel()
 	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
