@@ -127,6 +127,9 @@ type Scheduler struct {
 	// PageSize is the page size asked of connectors when polling (each page
 	// is one transaction).
 	PageSize int `key:"page_size" help:"records per poll page (one transaction each)"`
+	// Lease is how long a claimed poll may go without renewing before
+	// another replica retakes it (a running poll renews it every Lease/3).
+	Lease time.Duration `key:"lease" help:"poll claim lease; a crashed poll is retried after it"`
 }
 
 // App is one connector's deployment configuration.
@@ -161,7 +164,7 @@ func Default() Config {
 			MaxResponseBytes: 4096},
 		Scheduler: Scheduler{Tick: 5 * time.Second, DefaultPollInterval: 12 * time.Hour,
 			MinPollInterval: 5 * time.Minute, Jitter: 0.1, Concurrency: 4, FullScanEvery: 24 * time.Hour,
-			PageSize: 100},
+			PageSize: 100, Lease: 5 * time.Minute},
 		Apps: map[string]App{},
 	}
 }
@@ -253,7 +256,7 @@ func (c *Config) Validate() error {
 		"dispatcher.circuit_threshold": float64(c.Dispatcher.CircuitThreshold), "dispatcher.max_response_bytes": float64(c.Dispatcher.MaxResponseBytes),
 		"scheduler.tick": float64(c.Scheduler.Tick), "scheduler.default_poll_interval": float64(c.Scheduler.DefaultPollInterval),
 		"scheduler.min_poll_interval": float64(c.Scheduler.MinPollInterval), "scheduler.concurrency": float64(c.Scheduler.Concurrency),
-		"scheduler.page_size": float64(c.Scheduler.PageSize),
+		"scheduler.page_size": float64(c.Scheduler.PageSize), "scheduler.lease": float64(c.Scheduler.Lease),
 	}
 	keys := make([]string, 0, len(positive))
 	for k := range positive {

@@ -153,7 +153,7 @@ func serve(ctx context.Context, c *config.Config, ready func(addr string)) error
 		workers.Go(func() { proc.Run(bg, time.Second) })
 		runner := &poll.Runner{DB: db, Apps: apps, Opener: conns, Publisher: fwd, Reconciler: rec, Logger: log,
 			FullScanEvery: c.Scheduler.FullScanEvery, PageSize: c.Scheduler.PageSize}
-		sched, err := schedule.New(schedule.Config{DB: db, Runner: runner, Accounts: accts, Tick: c.Scheduler.Tick,
+		sched, err := schedule.New(schedule.Config{DB: db, Runner: runner, Accounts: accts, Tick: c.Scheduler.Tick, Lease: c.Scheduler.Lease,
 			Concurrency: c.Scheduler.Concurrency, DefaultInterval: c.Scheduler.DefaultPollInterval,
 			MinInterval: c.Scheduler.MinPollInterval, Jitter: c.Scheduler.Jitter, Logger: log})
 		if err != nil {
