@@ -59,7 +59,10 @@ type Config struct {
 	Log        Log        `key:"log"`
 	API        API        `key:"api"`
 	Dispatcher Dispatcher `key:"dispatcher"`
-	Scheduler  Scheduler  `key:"scheduler"`
+	// Retention keeps delivery history (attempts, finished deliveries, and
+	// events nothing still waits for) this long; 0 keeps it forever.
+	Retention time.Duration `key:"retention" help:"how long delivery history is kept (0 = forever)"`
+	Scheduler Scheduler     `key:"scheduler"`
 	// Apps configures each connector (client id/secret, endpoint overrides);
 	// keys are app names. Only from the file or TRIBUTARY_APPS_<APP>_<FIELD>.
 	Apps map[string]App `key:"apps"`
@@ -165,7 +168,8 @@ func Default() Config {
 		Scheduler: Scheduler{Tick: 5 * time.Second, DefaultPollInterval: 12 * time.Hour,
 			MinPollInterval: 5 * time.Minute, Jitter: 0.1, Concurrency: 4, FullScanEvery: 24 * time.Hour,
 			PageSize: 100, Lease: 5 * time.Minute},
-		Apps: map[string]App{},
+		Retention: 30 * 24 * time.Hour,
+		Apps:      map[string]App{},
 	}
 }
 

@@ -517,3 +517,28 @@ func fieldOf(err error) (string, bool) {
 	}
 	return "", false
 }
+
+func TestPruneKeepsWhatIsStillQueued(t *testing.T) {
+	t.Parallel()
+	storagetest.Each(t, func(t *testing.T, db *gorm.DB) {
+		b := setup(t, db)
+		ok, failing := newReceiver(t), newReceiver(t)
+		failing.setRespond(func(_ int, w http.ResponseWriter, _ *http.Request) { w.WriteHeader(500) })
+		b.subscribe(t, "acc_a", ok.URL, []string{"crm/contacts"})
+		b.subscribe(t, "acc_a", failing.URL, []string{"crm/leads"})
+		b.publish(t, "acc_a", contactEvent("old"), &models.Envelope{Topic: "crm/leads", UpdateType: "created", DataPayload: json.RawMessage(`{}`)})
+		b.drain(t) // contact delivered; lead failed, waiting for a retry
+		b.clock.Add(48 * time.Hour)
+		b.publish(t, "acc_a", contactEvent("new"))
+		b.drain(t)
+
+		p, err := b.svc.Prune(context.Background(), b.clock.Now().Add(-24*time.Hour))
+		require.NoError(t, err)
+		require.Equal(t, forwarding.Pruned{Attempts: 2, Deliveries: 1, Events: 1}, p)
+		var events []models.Event
+		require.NoError(t, db.Order("seq").Find(&events).Error)
+		require.Len(t, events, 2, "the queued lead and the new contact stay")
+		require.Equal(t, "crm/leads", events[0].Topic)
+		require.Len(t, b.deliveries(t, ""), 2)
+	})
+}

@@ -155,7 +155,17 @@ func serve(ctx context.Context, c *config.Config, ready func(addr string)) error
 			FullScanEvery: c.Scheduler.FullScanEvery, PageSize: c.Scheduler.PageSize}
 		sched, err := schedule.New(schedule.Config{DB: db, Runner: runner, Accounts: accts, Tick: c.Scheduler.Tick, Lease: c.Scheduler.Lease,
 			Concurrency: c.Scheduler.Concurrency, DefaultInterval: c.Scheduler.DefaultPollInterval,
-			MinInterval: c.Scheduler.MinPollInterval, Jitter: c.Scheduler.Jitter, Logger: log})
+			MinInterval: c.Scheduler.MinPollInterval, Jitter: c.Scheduler.Jitter, Logger: log,
+			Maintenance: []func(context.Context, time.Time) error{func(ctx context.Context, now time.Time) error {
+				if c.Retention <= 0 {
+					return nil
+				}
+				p, err := fwd.Prune(ctx, now.Add(-c.Retention))
+				if err == nil && p.Attempts+p.Deliveries+p.Events > 0 {
+					log.Info("retention: delivery history pruned", "attempts", p.Attempts, "deliveries", p.Deliveries, "events", p.Events)
+				}
+				return err
+			}}})
 		if err != nil {
 			return err
 		}

@@ -31,6 +31,11 @@ func (s *Scheduler) Maintain(ctx context.Context) (Swept, error) {
 	if err != nil {
 		return out, fmt.Errorf("schedule: sweep connect sessions: %w", err)
 	}
+	for _, task := range s.cfg.Maintenance {
+		if err := task(ctx, now); err != nil {
+			return out, fmt.Errorf("schedule: maintenance: %w", err)
+		}
+	}
 	return out, nil
 }
 

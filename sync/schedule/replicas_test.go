@@ -189,7 +189,13 @@ func TestLockerExcludesSecondHolder(t *testing.T) {
 
 func TestMaintain(t *testing.T) {
 	storagetest.Each(t, func(t *testing.T, db *gorm.DB) {
-		b := setup(t, db, nil)
+		var tasks []time.Time
+		b := setup(t, db, func(c *Config) {
+			c.Maintenance = append(c.Maintenance, func(_ context.Context, now time.Time) error {
+				tasks = append(tasks, now)
+				return nil
+			})
+		})
 		now := t0
 		ptr := func(t time.Time) *time.Time { return &t }
 		inbox := []struct {
@@ -223,6 +229,7 @@ func TestMaintain(t *testing.T) {
 		swept, err := b.sched.Maintain(context.Background())
 		require.NoError(t, err)
 		assert.Equal(t, Swept{InboxItems: 1, ConnectSessions: 1}, swept)
+		assert.Equal(t, []time.Time{t0}, tasks, "further retention tasks run with the scheduler's clock")
 		for _, it := range inbox {
 			var n int64
 			require.NoError(t, db.Model(&models.InboxItem{}).Where("id = ?", it.id).Count(&n).Error)

@@ -91,6 +91,9 @@ type Config struct {
 	InboxRetention time.Duration
 	// SessionRetention keeps expired, unused connect sessions (1 day).
 	SessionRetention time.Duration
+	// Maintenance are further retention tasks run by the maintenance job
+	// after its own sweeps (forwarding's delivery-history pruning).
+	Maintenance []func(ctx context.Context, now time.Time) error
 	// Locker guards the maintenance job across replicas (NewLocker(DB)).
 	Locker gocron.Locker
 	// Now is the clock of every decision the scheduler stores (time.Now);
