@@ -161,7 +161,7 @@ func Default() Config {
 		Migrate:    true,
 		Log:        Log{Format: "auto", Level: "info"},
 		API:        API{MaxBodyBytes: 1 << 20, RateLimit: 50, RateBurst: 100, ShutdownTimeout: 20 * time.Second},
-		Dispatcher: Dispatcher{Workers: 64, BatchSize: 200, Tick: 250 * time.Millisecond,
+		Dispatcher: Dispatcher{Workers: 64, BatchSize: 200, Tick: 100 * time.Millisecond,
 			DefaultTimeout: 30 * time.Second, MaxTimeout: 60 * time.Second, MaxPerEndpoint: 32,
 			CircuitThreshold: 10, CircuitCooldown: 30 * time.Second, DisableAfter: 5 * 24 * time.Hour,
 			MaxResponseBytes: 4096},
