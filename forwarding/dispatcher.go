@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/time/rate"
 	"gorm.io/gorm"
 
 	"github.com/tributary/tributary/config"
@@ -428,126 +427,11 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 	return 0
 }
 
-// endpointSlot takes one of the address's concurrency slots, waiting at most wait.
-func (d *Dispatcher) endpointSlot(ctx context.Context, addr string, wait time.Duration) (func(), bool) {
-	d.mu.Lock()
-	sem, ok := d.endpoints[addr]
-	if !ok {
-		sem = make(chan struct{}, d.s.cfg.MaxPerEndpoint)
-		d.endpoints[addr] = sem
-	}
-	d.mu.Unlock()
-	select {
-	case sem <- struct{}{}:
-		return func() { <-sem }, true
-	default:
-	}
-	t := time.NewTimer(max(wait, time.Second))
-	defer t.Stop()
-	select {
-	case sem <- struct{}{}:
-		return func() { <-sem }, true
-	case <-t.C:
-	case <-ctx.Done():
-	}
-	return nil, false
-}
-
-func (d *Dispatcher) circuitOpen(subID string, now time.Time) (time.Time, bool) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	until, ok := d.circuits[subID]
-	if ok && !now.Before(until) {
-		delete(d.circuits, subID)
-		return time.Time{}, false
-	}
-	return until, ok
-}
-
-func (d *Dispatcher) setCircuit(subID string, until time.Time) {
-	d.mu.Lock()
-	if until.IsZero() {
-		delete(d.circuits, subID)
-	} else {
-		d.circuits[subID] = until
-	}
-	d.mu.Unlock()
-}
-
 func newToken() string {
 	b := make([]byte, 12)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
 }
 
-// signCache shares one RSA signature among the subscriptions of an event
-// within the same second (DESIGN.md §3: signing is the CPU ceiling).
-type signCache struct {
-	mu  sync.Mutex
-	sec int64
-	by  map[string]*signEntry
-}
-
-type signEntry struct {
-	once sync.Once
-	sig  string
-	err  error
-}
-
-func newSignCache() *signCache { return &signCache{by: map[string]*signEntry{}} }
-
-func (c *signCache) sign(s *signing.Signer, eventID string, ts time.Time, body []byte) (string, error) {
-	key := s.KeyID() + "/" + eventID
-	c.mu.Lock()
-	if sec := ts.Unix(); sec != c.sec {
-		if sec > c.sec {
-			c.by, c.sec = map[string]*signEntry{}, sec
-		} else {
-			c.mu.Unlock()
-			return s.Sign(eventID, ts, body) // an older second: no sharing
-		}
-	}
-	e, ok := c.by[key]
-	if !ok {
-		e = &signEntry{}
-		c.by[key] = e
-	}
-	c.mu.Unlock()
-	e.once.Do(func() { e.sig, e.err = s.Sign(eventID, ts, body) })
-	return e.sig, e.err
-}
-
 // DefaultLease is the claim lease with the default dispatcher settings.
 func DefaultLease() time.Duration { return config.Default().Dispatcher.MaxTimeout + leaseMargin }
-
-// maxRateWait is how long a delivery may wait for its subscription's rate
-// limit in memory; a longer wait puts it back in the queue instead.
-const maxRateWait = 2 * time.Second
-
-type rateEntry struct {
-	limit   int
-	limiter *rate.Limiter
-}
-
-// rateWait reserves a slot of the subscription's rate limit: the delay to
-// wait before sending, or ok false (with the delay) when it is too long to
-// hold a worker for.
-func (d *Dispatcher) rateWait(sub *models.Subscription) (time.Duration, bool) {
-	if sub.RateLimit <= 0 {
-		return 0, true
-	}
-	d.mu.Lock()
-	e, ok := d.limiters[sub.ID]
-	if !ok || e.limit != sub.RateLimit {
-		e = &rateEntry{limit: sub.RateLimit, limiter: rate.NewLimiter(rate.Limit(sub.RateLimit), max(1, sub.RateLimit/10))}
-		d.limiters[sub.ID] = e
-	}
-	d.mu.Unlock()
-	r := e.limiter.Reserve()
-	delay := r.Delay()
-	if delay > maxRateWait {
-		r.Cancel()
-		return delay, false
-	}
-	return delay, true
-}
