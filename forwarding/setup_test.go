@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tributary/tributary/internal/clocktest"
+
 	"github.com/stretchr/testify/require"
 	"gorm.io/gorm"
 
@@ -20,18 +22,7 @@ import (
 	"github.com/tributary/tributary/secrets"
 )
 
-// clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+type clock = clocktest.Clock
 
 // received is one request a test receiver got.
 type received struct {
@@ -94,7 +85,7 @@ func testBox(t testing.TB) *secrets.Box {
 }
 
 func setup(t testing.TB, db *gorm.DB, tune ...func(*forwarding.Config)) *bundle {
-	b := &bundle{db: db, clock: &clock{t: time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)}, box: testBox(t)}
+	b := &bundle{db: db, clock: clocktest.New(time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)), box: testBox(t)}
 	cfg := forwarding.Config{DB: db, Box: b.box, AllowHTTP: true, AllowPrivate: true, Now: b.clock.Now,
 		Dispatcher: config.Default().Dispatcher}
 	for _, f := range tune {

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tributary/tributary/internal/clocktest"
+
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
 	"gorm.io/gorm"
@@ -27,23 +29,7 @@ import (
 
 var t0 = time.Date(2026, 11, 24, 3, 0, 0, 0, time.UTC)
 
-// clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+type clock = clocktest.Clock
 
 // fakePublisher records what it is asked to publish and checks it runs in a
 // transaction; err makes it fail.
@@ -295,7 +281,7 @@ func setup(t *testing.T, db *gorm.DB) *bundle {
 	ctx := context.Background()
 	box, err := secrets.New(make([]byte, secrets.KeySize))
 	require.NoError(t, err)
-	b := &bundle{db: db, pub: &fakePublisher{}, cred: &credApp{}, prov: newProvider(t), clock: &clock{t: t0},
+	b := &bundle{db: db, pub: &fakePublisher{}, cred: &credApp{}, prov: newProvider(t), clock: clocktest.New(t0),
 		accounts: accounts.New(db), box: box}
 	accA, _, err := b.accounts.Create(ctx, "A")
 	require.NoError(t, err)

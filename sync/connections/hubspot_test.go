@@ -28,7 +28,7 @@ func TestHubSpotConnect(t *testing.T) {
 		hs := fake.New()
 		srv := httptest.NewServer(hs)
 		t.Cleanup(srv.Close)
-		b.clock.t = hs.Now()
+		b.clock.Set(hs.Now())
 		app := hubspot.New(connectors.AppConfig{
 			ClientID: hs.ClientID(), ClientSecret: hs.ClientSecret(), BaseURL: srv.URL,
 			AuthURL: srv.URL + "/oauth/authorize", TokenURL: srv.URL + "/oauth/v1/token",

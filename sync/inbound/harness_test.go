@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tributary/tributary/internal/clocktest"
+
 	"github.com/stretchr/testify/require"
 	"gorm.io/gorm"
 
@@ -32,23 +34,7 @@ const (
 	shopifyAddress = "https://tributary.example.com/inbound/shopify"
 )
 
-// clock is a manual clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+type clock = clocktest.Clock
 
 // publisher records the envelopes it gets and writes each as an events row
 // through tx, so only committed publishes are visible in the database.
@@ -142,7 +128,7 @@ type bundle struct {
 
 func setup(t *testing.T, db *gorm.DB) *bundle {
 	t.Helper()
-	b := &bundle{db: db, clock: &clock{t: hsfake.Start}, pub: &publisher{}}
+	b := &bundle{db: db, clock: clocktest.New(hsfake.Start), pub: &publisher{}}
 	b.open = &opener{b: b}
 	b.hs = hsfake.New()
 	b.hsSrv = httptest.NewServer(b.hs)

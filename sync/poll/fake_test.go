@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tributary/tributary/internal/clocktest"
+
 	"github.com/stretchr/testify/require"
 	"gorm.io/gorm"
 
@@ -207,17 +209,7 @@ func (p *fakePublisher) take() []*models.Envelope {
 	return out
 }
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+type clock = clocktest.Clock
 
 type bundle struct {
 	db     *gorm.DB
@@ -232,7 +224,7 @@ type bundle struct {
 func setup(t testing.TB, db *gorm.DB) *bundle {
 	t.Helper()
 	require.NoError(t, db.AutoMigrate(&probe{}))
-	b := &bundle{db: db, app: newFakeApp(), opener: &fakeOpener{}, pub: &fakePublisher{}, clk: &clock{t: t0}}
+	b := &bundle{db: db, app: newFakeApp(), opener: &fakeOpener{}, pub: &fakePublisher{}, clk: clocktest.New(t0)}
 	b.runner = &Runner{DB: db, Apps: fakeApps{b.app}, Opener: b.opener, Publisher: b.pub, Now: b.clk.Now,
 		Reconciler: &reconcile.Reconciler{Now: b.clk.Now}}
 	c := models.Connection{ID: models.NewID(models.PrefixConnection), AccountID: "acc_1", App: "fake", UserID: "user-42",

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tributary/tributary/internal/clocktest"
+
 	"github.com/stretchr/testify/require"
 	"gorm.io/gorm"
 
@@ -22,18 +24,7 @@ import (
 
 var secret = []byte("sandboxapp-test-secret")
 
-// clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+type clock = clocktest.Clock
 
 // fakeConns is the Connections lookup: rows by id, scoped by account.
 type fakeConns struct {
@@ -110,7 +101,7 @@ type bundle struct {
 
 func setup(t *testing.T, db *gorm.DB) *bundle {
 	t.Helper()
-	b := &bundle{db: db, clock: &clock{t: time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)},
+	b := &bundle{db: db, clock: clocktest.New(time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)),
 		conns: &fakeConns{rows: map[string]*models.Connection{}}}
 	svc := sandboxapp.New(db, b.conns, secret, "")
 	svc.Now = b.clock.Now

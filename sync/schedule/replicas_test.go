@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tributary/tributary/internal/clocktest"
+
 	"github.com/go-co-op/gocron/v2"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -91,7 +93,7 @@ func TestTwoReplicasNeverPollOneConnectionAtOnce(t *testing.T) {
 			_, err := storage.Migrate(context.Background(), dbs[0])
 			require.NoError(t, err)
 
-			clk := &clock{t: t0}
+			clk := clocktest.New(t0)
 			app := &countingApp{active: map[string]int{}, maxActive: map[string]int{}, runs: map[string]int{},
 				entered: make(chan string, 2*conns)}
 			var scheds [2]*Scheduler

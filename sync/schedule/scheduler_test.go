@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tributary/tributary/internal/clocktest"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"gorm.io/gorm"
@@ -18,17 +20,7 @@ import (
 
 var t0 = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+type clock = clocktest.Clock
 
 // fakeRunner records the connections it was given and answers scripted
 // results; during a run it checks the row is leased to it.
@@ -78,7 +70,7 @@ type bundle struct {
 
 func setup(t *testing.T, db *gorm.DB, mod func(*Config)) *bundle {
 	t.Helper()
-	b := &bundle{db: db, clk: &clock{t: t0}}
+	b := &bundle{db: db, clk: clocktest.New(t0)}
 	b.runner = &fakeRunner{db: db, t: t, results: map[string]poll.Result{}}
 	acc, _, err := accounts.New(db).Create(context.Background(), "Acme")
 	require.NoError(t, err)
