@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	rand2 "math/rand/v2"
 	"net/http"
 	"strconv"
 	"sync"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/tributary/tributary/config"
 	"github.com/tributary/tributary/forwarding/signing"
+	"github.com/tributary/tributary/internal/dbtext"
 	"github.com/tributary/tributary/models"
 	"github.com/tributary/tributary/storage"
 )
@@ -64,6 +66,9 @@ type job struct {
 	secret string
 	token  string
 	force  bool // test sends ignore the active flag and the circuit
+	// local is set when the job cannot be attempted by this process (its
+	// secret cannot be decrypted); it then ends with outLocal.
+	local *LocalError
 }
 
 // outcome kinds of one job.
@@ -71,6 +76,7 @@ const (
 	outAttempted  = iota // an HTTP attempt was made (or failed to connect)
 	outRelease           // not attempted: put back until releaseAt
 	outDeadNoSend        // not attempted: the subscription is gone or disabled
+	outLocal             // not attempted: a local error (LocalError) before sending
 )
 
 type result struct {
@@ -80,13 +86,21 @@ type result struct {
 	status     int
 	elapsed    time.Duration
 	body       string
-	err        string
+	err        error // *AttemptError, *LocalError, or why a delivery was dropped
 	retryAfter time.Duration
 	releaseAt  time.Time
 }
 
 func (r *result) ok() bool {
-	return r.kind == outAttempted && r.err == "" && r.status >= 200 && r.status < 300
+	return r.kind == outAttempted && r.err == nil && r.status >= 200 && r.status < 300
+}
+
+// errText is the error as stored: valid UTF-8, capped to the column.
+func (r *result) errText() string {
+	if r.err == nil {
+		return ""
+	}
+	return dbtext.CleanString(r.err.Error(), models.AttemptErrorSize)
 }
 
 // Run dispatches until ctx ends: claims as many due deliveries as it has free
@@ -149,14 +163,17 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			go func() {
 				defer inflight.Done()
 				r := d.attempt(work, j)
+				// The slot is freed only once the result is queued: when
+				// recording stalls, claiming stops instead of piling up
+				// goroutines whose results cannot be written.
+				select {
+				case results <- r:
+				case <-work.Done():
+				}
 				<-d.slots
 				select {
 				case freed <- struct{}{}:
 				default:
-				}
-				select {
-				case results <- r:
-				case <-work.Done():
 				}
 			}()
 		}
@@ -273,13 +290,17 @@ func (d *Dispatcher) load(db *gorm.DB, claimed []models.Delivery, token string) 
 	}
 	subBy := make(map[string]*models.Subscription, len(subs))
 	secrets := map[string]string{}
+	// A secret this process cannot decrypt fails only that subscription's
+	// jobs (as local errors), never the whole claim.
+	broken := map[string]*LocalError{}
 	for i := range subs {
 		sub := &subs[i]
 		subBy[sub.ID] = sub
 		if len(sub.SecretEnc) > 0 {
 			sec, err := d.s.box.OpenString(sub.SecretEnc, sub.ID)
 			if err != nil {
-				return nil, fmt.Errorf("open secret of %s: %w", sub.ID, err)
+				broken[sub.ID] = localErr(StageSecret, fmt.Errorf("open secret of %s: %w", sub.ID, err))
+				continue
 			}
 			secrets[sub.ID] = sec
 		}
@@ -287,7 +308,7 @@ func (d *Dispatcher) load(db *gorm.DB, claimed []models.Delivery, token string) 
 	jobs := make([]*job, 0, len(claimed))
 	for _, c := range claimed {
 		jobs = append(jobs, &job{d: c, event: evBy[c.EventID], sub: subBy[c.SubscriptionID],
-			secret: secrets[c.SubscriptionID], token: token})
+			secret: secrets[c.SubscriptionID], token: token, local: broken[c.SubscriptionID]})
 	}
 	return jobs, nil
 }
@@ -297,9 +318,11 @@ func (d *Dispatcher) attempt(ctx context.Context, j *job) *result {
 	now := d.s.Now()
 	switch {
 	case j.sub == nil || j.event == nil:
-		return &result{job: j, kind: outDeadNoSend, at: now, err: "subscription or event no longer exists"}
+		return &result{job: j, kind: outDeadNoSend, at: now, err: errGone}
 	case !j.sub.Active && !j.force:
-		return &result{job: j, kind: outDeadNoSend, at: now, err: "subscription disabled: " + j.sub.DisabledReason}
+		return &result{job: j, kind: outDeadNoSend, at: now, err: errors.New("subscription disabled: " + j.sub.DisabledReason)}
+	case j.local != nil:
+		return d.local(j, now, j.local)
 	}
 	if until, open := d.circuitOpen(j.sub.ID, now); open && !j.force {
 		return &result{job: j, kind: outRelease, at: now, releaseAt: until}
@@ -324,12 +347,12 @@ func (d *Dispatcher) attempt(ctx context.Context, j *job) *result {
 	}
 	defer release()
 
-	r := &result{job: j, kind: outAttempted, at: d.s.Now()}
-	req, err := d.request(ctx, j, r.at)
-	if err != nil {
-		r.err = err.Error()
-		return r
+	at := d.s.Now()
+	req, lerr := d.request(ctx, j, at)
+	if lerr != nil {
+		return d.local(j, at, lerr)
 	}
+	r := &result{job: j, kind: outAttempted, at: at}
 	timeout := time.Duration(j.sub.TimeoutSeconds) * time.Second
 	rctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -337,38 +360,48 @@ func (d *Dispatcher) attempt(ctx context.Context, j *job) *result {
 	resp, err := d.client.Do(req.WithContext(rctx))
 	if err != nil {
 		r.elapsed = time.Since(start)
-		r.err = describe(err, timeout)
+		r.err = &AttemptError{Timeout: timeout, Err: err}
 		d.m.observe(r)
 		return r
 	}
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, int64(d.s.cfg.MaxResponseBytes)))
+	// Keep at most what the attempt log's column holds.
+	keep := min(d.s.cfg.MaxResponseBytes, models.AttemptResponseBodySize)
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, int64(keep)))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // let the connection be reused
 	resp.Body.Close()
 	r.elapsed = time.Since(start)
-	r.status, r.body = resp.StatusCode, string(bytes.ToValidUTF8(body, []byte("?")))
+	r.status, r.body = resp.StatusCode, dbtext.Clean(body, keep)
 	if r.status == http.StatusTooManyRequests || r.status == http.StatusServiceUnavailable {
 		r.retryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), r.at)
 	}
-	if !r.ok() {
-		r.err = fmt.Sprintf("endpoint answered %d", r.status)
+	if r.status < 200 || r.status >= 300 {
+		r.err = &AttemptError{Status: r.status}
 	}
 	d.m.observe(r)
 	return r
 }
 
+// local ends j with a local error: logged, counted, rescheduled with backoff.
+func (d *Dispatcher) local(j *job, now time.Time, le *LocalError) *result {
+	d.s.log.Error("dispatcher: local error, delivery not attempted", "delivery", j.d.ID,
+		"webhook", j.d.SubscriptionID, "stage", le.Stage, "err", le.Err)
+	d.m.local.WithLabelValues(le.Stage).Inc()
+	return &result{job: j, kind: outLocal, at: now, err: le, releaseAt: now.Add(localBackoff(now.Sub(j.d.CreatedAt)))}
+}
+
 // request builds the signed POST of j at ts.
-func (d *Dispatcher) request(ctx context.Context, j *job, ts time.Time) (*http.Request, error) {
+func (d *Dispatcher) request(ctx context.Context, j *job, ts time.Time) (*http.Request, *LocalError) {
 	body := j.event.Body
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, j.sub.Address, bytes.NewReader(body))
 	if err != nil {
-		return nil, fmt.Errorf("build request: %w", err)
+		return nil, localErr(StageRequest, err)
 	}
 	attempt := j.d.Attempts + 1
 	switch j.sub.Scheme {
 	case models.SchemeStandard:
 		sig, err := signing.SignStandard(j.secret, j.event.ID, ts, body)
 		if err != nil {
-			return nil, err
+			return nil, localErr(StageSign, err)
 		}
 		req.Header = signing.StandardHeaders(j.event.ID, ts, sig)
 		req.Header.Set(signing.HeaderEventID, j.event.ID)
@@ -382,11 +415,11 @@ func (d *Dispatcher) request(ctx context.Context, j *job, ts time.Time) (*http.R
 	default:
 		signer, err := d.s.keys.signer(ctx, j.d.AccountID)
 		if err != nil {
-			return nil, err
+			return nil, localErr(StageSigningKey, err)
 		}
 		sig, err := d.signs.sign(signer, j.event.ID, ts, body)
 		if err != nil {
-			return nil, err
+			return nil, localErr(StageSign, err)
 		}
 		req.Header = signing.Headers(j.event.ID, j.event.Topic, ts, signer.KeyID(), sig, attempt)
 	}
@@ -395,22 +428,15 @@ func (d *Dispatcher) request(ctx context.Context, j *job, ts time.Time) (*http.R
 	return req, nil
 }
 
-func describe(err error, timeout time.Duration) string {
-	switch {
-	case errors.Is(err, ErrBlockedAddress):
-		return "refused: " + errors.Unwrap(err).Error()
-	case errors.Is(err, context.DeadlineExceeded):
-		return fmt.Sprintf("timed out after %s", timeout)
-	}
-	var ue interface{ Unwrap() error }
-	if errors.As(err, &ue) {
-		if inner := ue.Unwrap(); inner != nil {
-			if errors.Is(inner, ErrBlockedAddress) {
-				return "refused: " + inner.Error()
-			}
-		}
-	}
-	return err.Error()
+// errGone is why a delivery whose subscription or event was deleted is dropped.
+var errGone = errors.New("subscription or event no longer exists")
+
+// localBackoff is the wait after a local error of a delivery queued age ago:
+// a quarter of its age, between 10s and 10m, with ±10% jitter. It grows
+// without a counter, and costs the delivery no retry.
+func localBackoff(age time.Duration) time.Duration {
+	d := min(max(age/4, 10*time.Second), 10*time.Minute)
+	return d + time.Duration(float64(d)*jitterFraction*(2*rand2.Float64()-1))
 }
 
 // parseRetryAfter reads seconds or an HTTP date; 0 when absent or invalid.

@@ -1,23 +1,32 @@
 package forwarding
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"gorm.io/gorm"
 
+	"github.com/tributary/tributary/internal/dbtext"
 	"github.com/tributary/tributary/models"
 )
 
 // flushLoop writes results in small batches (up to 200, or whatever arrived
 // within 5 ms) so one transaction carries many attempt logs and states.
-// Failed writes are retried; if the process dies first, the leases expire
-// and the deliveries are attempted again under the same event ids.
+//
+// A batch the database refuses is recorded row by row (flush), so one bad
+// row never holds back the others. Only when nothing at all could be written
+// (the database is unreachable) is the batch retried, a bounded number of
+// times: then it is dropped, and its leases expire so the deliveries are
+// attempted again under the same event ids. Nothing is retried forever.
 func (d *Dispatcher) flushLoop(ctx context.Context, in <-chan *result) {
 	const maxBatch = 200
+	const maxTries = 8 // about 13 s of backoff in all
 	batch := make([]*result, 0, maxBatch)
 	for r := range in {
 		batch = append(batch[:0], r)
@@ -35,7 +44,8 @@ func (d *Dispatcher) flushLoop(ctx context.Context, in <-chan *result) {
 			}
 		}
 		timer.Stop()
-		for backoff := 50 * time.Millisecond; ; backoff = min(backoff*2, 5*time.Second) {
+		backoff := 50 * time.Millisecond
+		for try := 1; ; try++ {
 			err := d.flush(ctx, batch)
 			if err == nil {
 				break
@@ -44,27 +54,97 @@ func (d *Dispatcher) flushLoop(ctx context.Context, in <-chan *result) {
 				d.s.log.Warn("dispatcher: results not recorded at shutdown; their leases will expire and they will be retried", "n", len(batch))
 				return
 			}
+			if try == maxTries {
+				d.s.log.Error("dispatcher: results dropped after repeated recording failures; their leases will expire and they will be retried",
+					"err", err, "n", len(batch))
+				d.m.unrecorded.Add(float64(len(batch)))
+				break
+			}
 			d.s.log.Error("dispatcher: recording results failed, retrying", "err", err, "n", len(batch))
 			select {
 			case <-time.After(backoff):
 			case <-ctx.Done():
 			}
+			backoff = min(backoff*2, 5*time.Second)
 		}
 	}
 }
 
-// flush records results in one transaction: the attempt log, each
-// delivery's next state (fenced by its lease token) and endpoint health.
+// flush records results: in one transaction when it can; when that fails,
+// row by row, and a row the database still refuses is ended dead with the
+// reason (recordRefused). It fails only when no row could be written.
 func (d *Dispatcher) flush(ctx context.Context, results []*result) error {
 	if len(results) == 0 {
 		return nil
 	}
-	now := d.s.Now()
-	type health struct {
-		successes, failures int
-		gone                bool
+	err := d.flushBatch(ctx, results)
+	if err == nil || ctx.Err() != nil {
+		return err
 	}
-	bySub := map[string]*health{}
+	d.s.log.Warn("dispatcher: recording a batch failed; recording row by row", "err", err, "n", len(results))
+	written := 0
+	var last error
+	for _, r := range results {
+		// Alone, a row that failed only with its batch (a deadlock victim,
+		// a neighbour's bad row) is recorded normally.
+		if err = d.flushBatch(ctx, []*result{r}); err == nil {
+			written++
+			continue
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if rerr := d.recordRefused(ctx, r, err); rerr != nil {
+			last = fmt.Errorf("record %s: %w (after: %v)", r.job.d.ID, rerr, err)
+			continue
+		}
+		written++
+	}
+	if written == 0 {
+		return last
+	}
+	if last != nil {
+		d.s.log.Error("dispatcher: some results could not be recorded; their leases will expire and they will be retried", "err", last)
+	}
+	return nil
+}
+
+// recordRefused ends a delivery whose result the database refused: dead,
+// with the reason in last_error (visible in history and dead letters, where
+// it can be replayed), without its attempt log. The cause may be the row
+// itself, so it is never retried as it was.
+func (d *Dispatcher) recordRefused(ctx context.Context, r *result, cause error) error {
+	j := r.job
+	now := d.s.Now()
+	upd := map[string]any{"status": models.DeliveryDead, "lease_token": "", "updated_at": now,
+		"last_error": dbtext.CleanString("result could not be recorded: "+cause.Error(), models.AttemptErrorSize)}
+	if r.kind == outAttempted {
+		upd["attempts"], upd["last_status_code"], upd["last_attempt_at"] = gorm.Expr("attempts + 1"), r.status, r.at
+	}
+	res := d.s.db.WithContext(ctx).Model(&models.Delivery{}).Where("id = ? AND lease_token = ?", j.d.ID, j.token).Updates(upd)
+	if res.Error != nil {
+		return res.Error
+	}
+	d.s.log.Error("dispatcher: result refused by the database; delivery dead", "delivery", j.d.ID, "webhook", j.d.SubscriptionID, "err", cause)
+	d.m.outcomes.WithLabelValues("unrecordable").Inc()
+	return nil
+}
+
+// subHealth is one subscription's share of a batch.
+type subHealth struct {
+	account             string
+	successes, failures int
+	gone                bool
+}
+
+// flushBatch records results in one transaction: the attempt log, each
+// delivery's next state (fenced by its lease token) and endpoint health.
+// Subscription rows are locked in id order, and webhook/disabled notices
+// published last in (account, id) order, so that concurrent flushes of
+// several processes never deadlock.
+func (d *Dispatcher) flushBatch(ctx context.Context, results []*result) error {
+	now := d.s.Now()
+	bySub := map[string]*subHealth{}
 	var opened []string
 	err := d.s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var attempts []models.Attempt
@@ -75,10 +155,10 @@ func (d *Dispatcher) flush(ctx context.Context, results []*result) error {
 				attempts = append(attempts, models.Attempt{ID: models.NewID(models.PrefixAttempt), DeliveryID: j.d.ID,
 					SubscriptionID: j.d.SubscriptionID, AccountID: j.d.AccountID, Number: j.d.Attempts + 1,
 					AttemptedAt: r.at, StatusCode: r.status, ResponseTimeMs: r.elapsed.Milliseconds(),
-					ResponseBody: r.body, Error: truncate(r.err, 1000)})
+					ResponseBody: dbtext.CleanString(r.body, models.AttemptResponseBodySize), Error: r.errText()})
 				h := bySub[j.d.SubscriptionID]
 				if h == nil {
-					h = &health{}
+					h = &subHealth{account: j.d.AccountID}
 					bySub[j.d.SubscriptionID] = h
 				}
 				if r.ok() {
@@ -98,18 +178,32 @@ func (d *Dispatcher) flush(ctx context.Context, results []*result) error {
 				return fmt.Errorf("log attempts: %w", err)
 			}
 		}
-		for code, ids := range okIDs {
-			if err := d.markSucceeded(tx, results, code, ids, now); err != nil {
+		for _, code := range slices.Sorted(maps.Keys(okIDs)) {
+			if err := d.markSucceeded(tx, results, code, okIDs[code], now); err != nil {
 				return err
 			}
 		}
-		for subID, h := range bySub {
-			open, err := d.recordHealth(tx, subID, h.successes, h.failures, h.gone, now)
+		type disabling struct{ account, sub, reason string }
+		var disables []disabling
+		for _, subID := range slices.Sorted(maps.Keys(bySub)) {
+			h := bySub[subID]
+			open, reason, err := d.recordHealth(tx, subID, h, now)
 			if err != nil {
 				return err
 			}
 			if open {
 				opened = append(opened, subID)
+			}
+			if reason != "" {
+				disables = append(disables, disabling{h.account, subID, reason})
+			}
+		}
+		slices.SortFunc(disables, func(a, b disabling) int {
+			return cmp.Or(cmp.Compare(a.account, b.account), cmp.Compare(a.sub, b.sub))
+		})
+		for _, x := range disables {
+			if err := d.disable(tx, x.sub, x.reason, now); err != nil {
+				return err
 			}
 		}
 		return nil
@@ -144,7 +238,9 @@ func (d *Dispatcher) markSucceeded(tx *gorm.DB, results []*result, code int, ids
 			byToken[r.job.token] = append(byToken[r.job.token], r.job.d.ID)
 		}
 	}
-	for token, ids := range byToken {
+	for _, token := range slices.Sorted(maps.Keys(byToken)) {
+		ids := byToken[token]
+		slices.Sort(ids)
 		err := tx.Model(&models.Delivery{}).Where("id IN ? AND lease_token = ?", ids, token).Updates(map[string]any{
 			"status": models.DeliverySucceeded, "attempts": gorm.Expr("attempts + 1"), "lease_token": "",
 			"last_status_code": code, "last_error": "", "last_attempt_at": now, "updated_at": now}).Error
@@ -163,12 +259,15 @@ func (d *Dispatcher) recordOne(tx *gorm.DB, r *result, now time.Time) error {
 	switch r.kind {
 	case outRelease:
 		upd = map[string]any{"next_attempt_at": r.releaseAt, "lease_token": ""}
+	case outLocal:
+		// Not attempted: no retry consumed, status unchanged, the reason visible.
+		upd = map[string]any{"next_attempt_at": r.releaseAt, "lease_token": "", "last_error": r.errText(), "updated_at": now}
 	case outDeadNoSend:
-		upd = map[string]any{"status": models.DeliveryDead, "lease_token": "", "last_error": truncate(r.err, 1000), "updated_at": now}
+		upd = map[string]any{"status": models.DeliveryDead, "lease_token": "", "last_error": r.errText(), "updated_at": now}
 	default:
 		retries := j.d.Retries + 1
 		upd = map[string]any{"attempts": gorm.Expr("attempts + 1"), "retries": retries, "lease_token": "",
-			"last_status_code": r.status, "last_error": truncate(r.err, 1000), "last_attempt_at": r.at, "updated_at": now}
+			"last_status_code": r.status, "last_error": r.errText(), "last_attempt_at": r.at, "updated_at": now}
 		if j.force { // a test send is one attempt, never retried
 			upd["status"] = models.DeliveryDead
 			break
@@ -193,37 +292,49 @@ func (d *Dispatcher) recordOne(tx *gorm.DB, r *result, now time.Time) error {
 }
 
 // recordHealth updates an endpoint's failure streak; it opens the circuit at
-// the threshold, disables the subscription on 410 or after failing for
-// DisableAfter, and reports whether it opened the circuit.
-func (d *Dispatcher) recordHealth(tx *gorm.DB, subID string, successes, failures int, gone bool, now time.Time) (bool, error) {
+// the threshold and reports whether it did, and returns a reason when the
+// subscription must be disabled (410, or failing for DisableAfter). A
+// subscription deleted meanwhile is skipped.
+func (d *Dispatcher) recordHealth(tx *gorm.DB, subID string, h *subHealth, now time.Time) (bool, string, error) {
 	q := tx.Model(&models.Subscription{}).Where("id = ?", subID)
-	if gone {
-		return false, d.disable(tx, subID, "endpoint answered 410 Gone", now)
+	if h.gone {
+		return false, "endpoint answered 410 Gone", nil
 	}
-	if successes > 0 {
-		return false, q.Where("consecutive_failures <> 0 OR circuit_open_until IS NOT NULL").
+	if h.successes > 0 {
+		err := q.Where("consecutive_failures <> 0 OR circuit_open_until IS NOT NULL").
 			Updates(map[string]any{"consecutive_failures": 0, "failing_since": nil, "circuit_open_until": nil}).Error
+		if err != nil {
+			return false, "", fmt.Errorf("record success of %s: %w", subID, err)
+		}
+		return false, "", nil
 	}
-	if err := q.Updates(map[string]any{"consecutive_failures": gorm.Expr("consecutive_failures + ?", failures),
-		"failing_since": gorm.Expr("COALESCE(failing_since, ?)", now)}).Error; err != nil {
-		return false, fmt.Errorf("record failures of %s: %w", subID, err)
+	res := q.Updates(map[string]any{"consecutive_failures": gorm.Expr("consecutive_failures + ?", h.failures),
+		"failing_since": gorm.Expr("COALESCE(failing_since, ?)", now)})
+	if res.Error != nil {
+		return false, "", fmt.Errorf("record failures of %s: %w", subID, res.Error)
 	}
-	var sub models.Subscription
+	if res.RowsAffected == 0 {
+		return false, "", nil // deleted while its delivery was in flight
+	}
+	var subs []models.Subscription
 	if err := tx.Select("id", "consecutive_failures", "failing_since", "circuit_open_until", "active").
-		Take(&sub, "id = ?", subID).Error; err != nil {
-		return false, fmt.Errorf("load health of %s: %w", subID, err)
+		Where("id = ?", subID).Limit(1).Find(&subs).Error; err != nil {
+		return false, "", fmt.Errorf("load health of %s: %w", subID, err)
 	}
+	if len(subs) == 0 {
+		return false, "", nil
+	}
+	sub := subs[0]
 	if d.s.cfg.DisableAfter > 0 && sub.Active && sub.FailingSince != nil && now.Sub(*sub.FailingSince) >= d.s.cfg.DisableAfter {
 		d.s.log.Warn("webhook disabled: endpoint failing too long", "webhook", subID, "since", sub.FailingSince)
-		return false, d.disable(tx, subID,
-			fmt.Sprintf("endpoint failing without success since %s", sub.FailingSince.UTC().Format(time.RFC3339)), now)
+		return false, fmt.Sprintf("endpoint failing without success since %s", sub.FailingSince.UTC().Format(time.RFC3339)), nil
 	}
 	if sub.ConsecutiveFailures < d.s.cfg.CircuitThreshold || (sub.CircuitOpenUntil != nil && sub.CircuitOpenUntil.After(now)) {
-		return false, nil
+		return false, "", nil
 	}
 	until := now.Add(d.s.cfg.CircuitCooldown)
 	if err := tx.Model(&models.Subscription{}).Where("id = ?", subID).Update("circuit_open_until", until).Error; err != nil {
-		return false, fmt.Errorf("open circuit of %s: %w", subID, err)
+		return false, "", fmt.Errorf("open circuit of %s: %w", subID, err)
 	}
 	// Rest the whole endpoint: due (or abandoned) deliveries wait for the cooldown.
 	err := tx.Model(&models.Delivery{}).
@@ -231,23 +342,18 @@ func (d *Dispatcher) recordHealth(tx *gorm.DB, subID string, successes, failures
 			subID, []string{models.DeliveryPending, models.DeliveryFailed}, until, now).
 		Update("next_attempt_at", until).Error
 	if err != nil {
-		return false, fmt.Errorf("rest deliveries of %s: %w", subID, err)
+		return false, "", fmt.Errorf("rest deliveries of %s: %w", subID, err)
 	}
 	d.s.log.Warn("webhook circuit open", "webhook", subID, "failures", sub.ConsecutiveFailures, "until", until)
-	return true, nil
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
+	return true, "", nil
 }
 
 // dispatchMetrics are the dispatcher's Prometheus series.
 type dispatchMetrics struct {
-	outcomes *prometheus.CounterVec
-	latency  prometheus.Histogram
+	outcomes   *prometheus.CounterVec
+	local      *prometheus.CounterVec
+	unrecorded prometheus.Counter
+	latency    prometheus.Histogram
 }
 
 func newDispatchMetrics(reg prometheus.Registerer) *dispatchMetrics {
@@ -256,9 +362,14 @@ func newDispatchMetrics(reg prometheus.Registerer) *dispatchMetrics {
 			Help: "Delivery attempts by outcome."}, []string{"outcome"}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "tributary_delivery_attempt_seconds",
 			Help: "Receiver response time.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 14)}),
+		local: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tributary_delivery_local_errors_total",
+			Help: "Deliveries not attempted because of a local error (no retry consumed, endpoint health untouched), by stage."},
+			[]string{"stage"}),
+		unrecorded: prometheus.NewCounter(prometheus.CounterOpts{Name: "tributary_delivery_results_unrecorded_total",
+			Help: "Attempt results dropped because the database could not be written; their leases expire and they are retried."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.outcomes, m.latency)
+		reg.MustRegister(m.outcomes, m.latency, m.local, m.unrecorded)
 	}
 	return m
 }
@@ -271,6 +382,8 @@ func (m *dispatchMetrics) outcome(r *result) {
 		m.outcomes.WithLabelValues("released").Inc()
 	case r.kind == outDeadNoSend:
 		m.outcomes.WithLabelValues("dropped").Inc()
+	case r.kind == outLocal:
+		m.outcomes.WithLabelValues("local_error").Inc()
 	case r.ok():
 		m.outcomes.WithLabelValues("succeeded").Inc()
 	default:
@@ -281,13 +394,14 @@ func (m *dispatchMetrics) outcome(r *result) {
 // disable turns a subscription off with reason and, in the same transaction,
 // publishes webhook/disabled to the account's other subscriptions.
 func (d *Dispatcher) disable(tx *gorm.DB, subID, reason string, now time.Time) error {
-	var sub models.Subscription
-	if err := tx.Select("id", "account_id", "address", "active").Take(&sub, "id = ?", subID).Error; err != nil {
+	var subs []models.Subscription
+	if err := tx.Select("id", "account_id", "address", "active").Where("id = ?", subID).Limit(1).Find(&subs).Error; err != nil {
 		return fmt.Errorf("disable %s: %w", subID, err)
 	}
-	if !sub.Active {
-		return nil // already disabled (by another process or the ISV)
+	if len(subs) == 0 || !subs[0].Active {
+		return nil // deleted, or already disabled (by another process or the ISV)
 	}
+	sub := subs[0]
 	if err := tx.Model(&models.Subscription{}).Where("id = ?", subID).Updates(map[string]any{"active": false,
 		"disabled_reason": reason, "disabled_at": now, "updated_at": now}).Error; err != nil {
 		return fmt.Errorf("disable %s: %w", subID, err)

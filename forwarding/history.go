@@ -329,5 +329,5 @@ func (s *Service) SendTest(ctx context.Context, accountID, webhookID, topic stri
 		return nil, "", err
 	}
 	return &AttemptView{AttemptedAt: r.at, StatusCode: r.status, ResponseTimeMs: r.elapsed.Milliseconds(),
-		ResponseBody: r.body, Error: r.err}, env.ID, nil
+		ResponseBody: r.body, Error: r.errText()}, env.ID, nil
 }

@@ -48,5 +48,5 @@ func (s *Service) SendSample(ctx context.Context, accountID, address, topic stri
 			TimeoutSeconds: int(s.cfg.DefaultTimeout.Seconds())}, force: true}
 	r := d.attempt(ctx, j)
 	return &AttemptView{AttemptedAt: r.at, StatusCode: r.status, ResponseTimeMs: r.elapsed.Milliseconds(),
-		ResponseBody: r.body, Error: r.err}, env.ID, nil
+		ResponseBody: r.body, Error: r.errText()}, env.ID, nil
 }

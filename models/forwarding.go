@@ -122,6 +122,13 @@ type Delivery struct {
 	UpdatedAt      time.Time
 }
 
+// AttemptResponseBodySize is the size of attempts.response_body in bytes:
+// the most of a response body an attempt log keeps.
+const AttemptResponseBodySize = 8192
+
+// AttemptErrorSize is the size of attempts.error and deliveries.last_error.
+const AttemptErrorSize = 1000
+
 // Attempt is the log of one HTTP attempt of a delivery.
 type Attempt struct {
 	ID             string    `gorm:"primaryKey;size:40"`

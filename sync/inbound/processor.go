@@ -14,6 +14,7 @@ import (
 	"gorm.io/gorm/clause"
 
 	"github.com/tributary/tributary/connectors"
+	"github.com/tributary/tributary/internal/dbtext"
 	"github.com/tributary/tributary/models"
 	"github.com/tributary/tributary/storage"
 	"github.com/tributary/tributary/sync/reconcile"
@@ -318,7 +319,7 @@ func Backoff(attempt int) time.Duration {
 func (p *Processor) fail(ctx context.Context, item *models.InboxItem, cause error) error {
 	now := p.now()
 	attempts := item.Attempts + 1
-	updates := map[string]any{"attempts": attempts, "last_error": truncate(cause.Error(), 1000), "lease_token": ""}
+	updates := map[string]any{"attempts": attempts, "last_error": dbtext.CleanString(cause.Error(), 1000), "lease_token": ""}
 	var perm *permanentError
 	if errors.As(cause, &perm) || attempts >= cmp.Or(p.MaxAttempts, DefaultMaxAttempts) {
 		updates["processed_at"] = now

@@ -42,6 +42,7 @@ import (
 	"gorm.io/gorm/clause"
 
 	"github.com/tributary/tributary/connectors"
+	"github.com/tributary/tributary/internal/dbtext"
 	"github.com/tributary/tributary/models"
 	"github.com/tributary/tributary/storage"
 )
@@ -149,7 +150,7 @@ func (r *Receiver) Receive(ctx context.Context, app string, req *connectors.Inbo
 		App:           app,
 		DedupKey:      DedupKey(notices, body),
 		Method:        req.Method,
-		URL:           truncate(req.URL, 2048),
+		URL:           dbtext.CleanString(req.URL, 2048),
 		Header:        string(hj),
 		Body:          body,
 		ReceivedAt:    received,
@@ -201,11 +202,4 @@ func DedupKey(notices []connectors.Notice, body []byte) string {
 	}
 	sum := sha256.Sum256(body)
 	return "body:" + hex.EncodeToString(sum[:])
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
 }

@@ -10,6 +10,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/tributary/tributary/connectors"
+	"github.com/tributary/tributary/internal/dbtext"
 	"github.com/tributary/tributary/models"
 	"github.com/tributary/tributary/storage"
 	"github.com/tributary/tributary/sync/reconcile"
@@ -247,7 +248,7 @@ func (r *Runner) complete(ctx context.Context, st *run) error {
 
 func finishRow(tx *gorm.DB, st *run, status, errMsg string, now time.Time) error {
 	err := tx.Model(&models.SyncRun{}).Where("id = ?", st.row.ID).Updates(map[string]any{
-		"status": status, "finished_at": now, "error": truncate(errMsg, 1000),
+		"status": status, "finished_at": now, "error": dbtext.CleanString(errMsg, 1000),
 		"created": st.counts.Created, "updated": st.counts.Updated, "deleted": st.counts.Deleted, "scanned": st.counts.Scanned,
 	}).Error
 	if err != nil {
@@ -302,7 +303,7 @@ func (r *Runner) fail(ctx context.Context, st *run, res Result, runErr error) (R
 		if _, err := lockConn(tx, st); err != nil {
 			return err
 		}
-		if err := r.Publisher.Publish(ctx, tx, st.conn.AccountID, st.systemEvent(models.TopicSyncFailed, truncate(runErr.Error(), 1000))); err != nil {
+		if err := r.Publisher.Publish(ctx, tx, st.conn.AccountID, st.systemEvent(models.TopicSyncFailed, dbtext.CleanString(runErr.Error(), 1000))); err != nil {
 			return fmt.Errorf("publish sync/failed: %w", err)
 		}
 		return finishRow(tx, st, RunFailed, runErr.Error(), r.now())
@@ -322,11 +323,4 @@ func (r *Runner) backoff() time.Duration {
 		return r.Backoff
 	}
 	return DefaultBackoff
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
 }
