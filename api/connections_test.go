@@ -71,7 +71,7 @@ func newConnAPI(t *testing.T, db *gorm.DB) *connAPI {
 	hsSrv := httptest.NewServer(hs)
 	t.Cleanup(hsSrv.Close)
 	hub := hubspot.New(connectors.AppConfig{ClientID: hs.ClientID(), ClientSecret: hs.ClientSecret(), BaseURL: hsSrv.URL,
-		AuthURL: hsSrv.URL + "/oauth/authorize", TokenURL: hsSrv.URL + "/oauth/v1/token"}, hubspot.WithClock(hs.Now))
+		AuthURL: hsSrv.URL + "/oauth/authorize", TokenURL: hsSrv.URL + "/oauth/2026-03/token"}, hubspot.WithClock(hs.Now))
 
 	box, err := secrets.New(make([]byte, secrets.KeySize))
 	require.NoError(t, err)

@@ -201,7 +201,7 @@ func TestHubSpotFaults(t *testing.T) {
 				env: func(base string) []string {
 					return []string{"TRIBUTARY_APPS_HUBSPOT_CLIENT_ID=" + hs.ClientID(), "TRIBUTARY_APPS_HUBSPOT_CLIENT_SECRET=" + hs.ClientSecret(),
 						"TRIBUTARY_APPS_HUBSPOT_BASE_URL=" + base, "TRIBUTARY_APPS_HUBSPOT_AUTH_URL=" + base + "/oauth/authorize",
-						"TRIBUTARY_APPS_HUBSPOT_TOKEN_URL=" + base + "/oauth/v1/token"}
+						"TRIBUTARY_APPS_HUBSPOT_TOKEN_URL=" + base + "/oauth/2026-03/token"}
 				},
 				start: func(engineURL string) { hs.SetWebhookTarget(engineURL + "/inbound/hubspot") },
 				create: func(m string) string {

@@ -148,7 +148,7 @@ func hubspotGuide(base, engine string, o sandboxOptions) *fakeGuide {
 			appEnv("hubspot", "CLIENT_ID", id), appEnv("hubspot", "CLIENT_SECRET", secret),
 			appEnv("hubspot", "WEBHOOK_SECRET", secret),
 			appEnv("hubspot", "BASE_URL", base), appEnv("hubspot", "AUTH_URL", base+"/oauth/authorize"),
-			appEnv("hubspot", "TOKEN_URL", base+"/oauth/v1/token"),
+			appEnv("hubspot", "TOKEN_URL", base+"/oauth/2026-03/token"),
 		},
 		auth:   "Authorization: Bearer " + hubspotfake.SandboxAccessToken,
 		create: "curl -s -X POST " + base + "/crm/v3/objects/contacts -H 'Content-Type: application/json' -d '{\"properties\": {\"firstname\": \"Ada\", \"lastname\": \"Lovelace\", \"email\": \"ada@example.com\"}}'",

@@ -2,6 +2,7 @@ package hubspot_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -34,7 +35,7 @@ func TestInfo(t *testing.T) {
 	require.Contains(t, info.Scopes, "crm.objects.contacts.read")
 	cfg := hubspot.New(connectors.AppConfig{}).OAuthConfig("https://t.example/oauth/callback", nil)
 	require.Equal(t, "https://app.hubspot.com/oauth/authorize", cfg.Endpoint.AuthURL)
-	require.Equal(t, "https://api.hubapi.com/oauth/v1/token", cfg.Endpoint.TokenURL)
+	require.Equal(t, "https://api.hubapi.com/oauth/2026-03/token", cfg.Endpoint.TokenURL)
 }
 
 func TestOAuthFlow(t *testing.T) {
@@ -59,7 +60,7 @@ func TestOAuthFlow(t *testing.T) {
 
 	// A wrong PKCE verifier is refused.
 	_, err := cfg.Exchange(ctx, authorize(), oauth2.VerifierOption(oauth2.GenerateVerifier()))
-	require.ErrorContains(t, err, "BAD_AUTH_CODE")
+	require.ErrorContains(t, err, "invalid_grant")
 
 	code := authorize()
 	tok, err := cfg.Exchange(ctx, code, oauth2.VerifierOption(verifier))
@@ -90,9 +91,80 @@ func TestOAuthFlow(t *testing.T) {
 	require.Equal(t, ext, ext2)
 
 	_, err = cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: "nope", Expiry: time.Unix(1, 0)}).Token()
-	require.ErrorContains(t, err, "BAD_REFRESH_TOKEN")
+	require.ErrorContains(t, err, "invalid_grant")
 	_, _, err = b.conn.Identify(ctx, &oauth2.Token{AccessToken: "unknown"}, nil)
-	require.Error(t, err)
+	require.ErrorIs(t, err, connectors.ErrUnauthorized, "an inactive token does not identify")
+}
+
+// TestOAuthAfterV1Sunset runs the whole token life on a fake whose clock is
+// past HubSpot's v1 OAuth sunset (2027-02-16), where every v1 endpoint
+// answers 410: connect, identify, refresh and revoke on disconnect all work,
+// and the fake saw no v1 call at all.
+func TestOAuthAfterV1Sunset(t *testing.T) {
+	b := setup(t)
+	b.fake.Advance(fake.LegacyOAuthSunset.Sub(b.fake.Now()) + time.Hour)
+	ctx := t.Context()
+
+	// The fake answers v1 as HubSpot will after the sunset.
+	resp, err := http.PostForm(b.srv.URL+"/oauth/v1/token", url.Values{"grant_type": {"refresh_token"}})
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusGone, resp.StatusCode)
+	require.Equal(t, 1, b.fake.LegacyOAuthCalls())
+
+	cfg := b.conn.OAuthConfig("https://tributary.example.com/oauth/callback", nil)
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err = noRedirect.Get(cfg.AuthCodeURL("s"))
+	require.NoError(t, err)
+	resp.Body.Close()
+	loc, err := url.Parse(resp.Header.Get("Location"))
+	require.NoError(t, err)
+	tok, err := cfg.Exchange(ctx, loc.Query().Get("code"))
+	require.NoError(t, err)
+	ext, _, err := b.conn.Identify(ctx, tok, nil)
+	require.NoError(t, err)
+	tok.Expiry = time.Unix(1, 0)
+	nt, err := cfg.TokenSource(ctx, tok).Token()
+	require.NoError(t, err)
+	require.Equal(t, tok.RefreshToken, nt.RefreshToken)
+
+	// Disconnect revokes the refresh token: refreshing fails afterwards and
+	// the access token issued from it no longer introspects as active.
+	conn := &connectors.Conn{ID: "con_1", ExternalID: ext, Credentials: map[string]string{"refresh_token": tok.RefreshToken}}
+	require.NoError(t, b.conn.Unsubscribe(ctx, conn))
+	require.Equal(t, []string{tok.RefreshToken}, b.fake.Revoked())
+	_, err = cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: tok.RefreshToken, Expiry: time.Unix(1, 0)}).Token()
+	require.ErrorContains(t, err, "invalid_grant")
+	_, _, err = b.conn.Identify(ctx, nt, nil)
+	require.ErrorIs(t, err, connectors.ErrUnauthorized)
+
+	require.Equal(t, 1, b.fake.LegacyOAuthCalls(), "nothing but the probe above called a v1 OAuth endpoint")
+}
+
+// TestOAuthErrorsAreRFC6749 checks the token endpoints' error bodies.
+func TestOAuthErrorsAreRFC6749(t *testing.T) {
+	b := setup(t)
+	for _, tc := range []struct {
+		name   string
+		form   url.Values
+		status int
+		code   string
+	}{
+		{"bad client", url.Values{"client_id": {"x"}, "grant_type": {"refresh_token"}}, http.StatusUnauthorized, "invalid_client"},
+		{"bad refresh", url.Values{"client_id": {b.fake.ClientID()}, "client_secret": {b.fake.ClientSecret()}, "grant_type": {"refresh_token"}, "refresh_token": {"nope"}}, http.StatusBadRequest, "invalid_grant"},
+		{"bad grant", url.Values{"client_id": {b.fake.ClientID()}, "client_secret": {b.fake.ClientSecret()}, "grant_type": {"password"}}, http.StatusBadRequest, "unsupported_grant_type"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, err := http.PostForm(b.srv.URL+fake.TokenPath, tc.form)
+			require.NoError(t, err)
+			defer resp.Body.Close()
+			require.Equal(t, tc.status, resp.StatusCode)
+			var body map[string]any
+			require.NoError(t, json.NewDecoder(resp.Body).Decode(&body))
+			require.Equal(t, tc.code, body["error"])
+			require.NotEmpty(t, body["error_description"])
+		})
+	}
 }
 
 func listAll(t *testing.T, b *bundle, c *connectors.Conn, req connectors.ListRequest) ([]models.Record, []string, error) {

@@ -35,7 +35,7 @@ func setup(t *testing.T, opts ...fake.Option) *bundle {
 	t.Cleanup(srv.Close)
 	c := hubspot.New(connectors.AppConfig{
 		ClientID: f.ClientID(), ClientSecret: f.ClientSecret(),
-		BaseURL: srv.URL, AuthURL: srv.URL + "/oauth/authorize", TokenURL: srv.URL + "/oauth/v1/token",
+		BaseURL: srv.URL, AuthURL: srv.URL + "/oauth/authorize", TokenURL: srv.URL + fake.TokenPath,
 	}, hubspot.WithClock(f.Now))
 	return &bundle{fake: f, srv: srv, conn: c}
 }

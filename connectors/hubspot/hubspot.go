@@ -11,6 +11,7 @@ package hubspot
 
 import (
 	"cmp"
+	"net/http"
 	"strings"
 	"time"
 
@@ -22,7 +23,16 @@ import (
 const (
 	DefaultBaseURL  = "https://api.hubapi.com"
 	DefaultAuthURL  = "https://app.hubspot.com/oauth/authorize"
-	DefaultTokenURL = "https://api.hubapi.com/oauth/v1/token"
+	DefaultTokenURL = "https://api.hubapi.com" + tokenPath
+)
+
+// OAuth API version 2026-03 (HubSpot's date-versioned OAuth API; the v1
+// endpoints are retired on 2027-02-16). Paths as in HubSpot's published spec
+// PublicApiSpecs/Auth/Oauth/Rollouts/279897/2026-03/oauth.json.
+const (
+	tokenPath      = "/oauth/2026-03/token"
+	introspectPath = "/oauth/2026-03/token/introspect"
+	revokePath     = "/oauth/2026-03/token/revoke"
 )
 
 // Provider facts honoured by the connector.
@@ -152,6 +162,9 @@ type Connector struct {
 	baseURL   string
 	now       func() time.Time
 	searchCap int
+	// plain sends the OAuth requests that authenticate with the client
+	// credentials rather than a bearer token (introspect, revoke).
+	plain *http.Client
 }
 
 // Option configures a Connector.
@@ -160,6 +173,10 @@ type Option func(*Connector)
 // WithClock injects the clock used for signature windows, deletion windows
 // and full-scan cursors.
 func WithClock(now func() time.Time) Option { return func(c *Connector) { c.now = now } }
+
+// WithHTTPClient sets the client for the OAuth requests that carry client
+// credentials instead of a bearer token (token revocation on disconnect).
+func WithHTTPClient(hc *http.Client) Option { return func(c *Connector) { c.plain = hc } }
 
 // WithSearchCap lowers the search API's 10,000-result cap the connector
 // pages up to before it restarts a search (tests use a small cap).
@@ -173,6 +190,7 @@ func New(cfg connectors.AppConfig, opts ...Option) *Connector {
 		baseURL:   strings.TrimRight(cmp.Or(cfg.BaseURL, DefaultBaseURL), "/"),
 		now:       time.Now,
 		searchCap: searchResultCap,
+		plain:     &http.Client{Timeout: 30 * time.Second},
 	}
 	for _, o := range opts {
 		o(c)

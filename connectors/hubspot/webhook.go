@@ -346,6 +346,10 @@ func (c *Connector) Subscribe(context.Context, *connectors.Conn, string) (map[st
 	return nil, nil
 }
 
-// Unsubscribe is a no-op for the same reason; uninstalling the app in HubSpot
-// stops its notices.
-func (c *Connector) Unsubscribe(context.Context, *connectors.Conn) error { return nil }
+// Unsubscribe removes nothing webhook-wise for the same reason (uninstalling
+// the app in HubSpot stops its notices); it revokes the connection's refresh
+// token with POST /oauth/2026-03/token/revoke, so a removed connection keeps
+// no access to the portal.
+func (c *Connector) Unsubscribe(ctx context.Context, conn *connectors.Conn) error {
+	return c.revoke(ctx, conn)
+}

@@ -31,7 +31,7 @@ func TestHubSpotConnect(t *testing.T) {
 		b.clock.Set(hs.Now())
 		app := hubspot.New(connectors.AppConfig{
 			ClientID: hs.ClientID(), ClientSecret: hs.ClientSecret(), BaseURL: srv.URL,
-			AuthURL: srv.URL + "/oauth/authorize", TokenURL: srv.URL + "/oauth/v1/token",
+			AuthURL: srv.URL + "/oauth/authorize", TokenURL: srv.URL + "/oauth/2026-03/token",
 		}, hubspot.WithClock(hs.Now))
 		b.svc.apps = registry{"hubspot": app}
 		b.svc.http = srv.Client()

@@ -1,5 +1,6 @@
 // Package fake is an in-memory fake of the HubSpot APIs the hubspot connector
-// uses: OAuth2 (authorize, token, access-token info), CRM v3 objects (list,
+// uses: OAuth2 (authorize; the 2026-03 token, introspect and revoke
+// endpoints; the v1 endpoints until their 2027-02-16 sunset, 410 after), CRM v3 objects (list,
 // archived list, search, batch read, create/update/archive), deal pipelines,
 // owners, and app webhooks (v3-signed arrays of thin notices). Paths, query
 // parameters, paging, auth checks, error bodies and payload shapes follow
@@ -72,6 +73,8 @@ type Server struct {
 	refresh     map[string]int64
 	codes       map[string]*authCode
 	subIDs      map[string]int64
+	revoked     []string
+	legacyCalls int
 	target      string
 	httpClient  *http.Client
 	mux         *http.ServeMux
@@ -128,6 +131,8 @@ type token struct {
 	portal  int64
 	expires time.Time
 	scopes  []string
+	// refresh is the refresh token the access token was issued from.
+	refresh string
 }
 
 type authCode struct {
@@ -274,7 +279,7 @@ func (s *Server) issueLocked(portalID int64, scopes []string) Token {
 	at := "CN" + randHex(24)
 	rt := "na1-" + randHex(16)
 	exp := s.nowLocked().Add(TokenLifetime)
-	s.tokens[at] = &token{portal: portalID, expires: exp, scopes: scopes}
+	s.tokens[at] = &token{portal: portalID, expires: exp, scopes: scopes, refresh: rt}
 	s.refresh[rt] = portalID
 	return Token{AccessToken: at, RefreshToken: rt, Expiry: exp}
 }

@@ -44,7 +44,7 @@ func (s *Server) Seed() int64 {
 
 // ListenAndServe serves a seeded fake on addr with the real clock until ctx
 // ends. Point the connector at it with BaseURL=http://<addr>,
-// AuthURL=http://<addr>/oauth/authorize, TokenURL=http://<addr>/oauth/v1/token.
+// AuthURL=http://<addr>/oauth/authorize, TokenURL=http://<addr>/oauth/2026-03/token.
 func ListenAndServe(ctx context.Context, addr string, opts ...Option) error {
 	s := New(append([]Option{WithClock(time.Now)}, opts...)...)
 	s.Seed()
