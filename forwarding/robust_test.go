@@ -8,17 +8,20 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 	"unicode/utf8"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 	"gorm.io/gorm"
 
 	"github.com/tributary/tributary/forwarding"
 	"github.com/tributary/tributary/models"
+	"github.com/tributary/tributary/secrets"
 	"github.com/tributary/tributary/storage/storagetest"
 )
 
@@ -182,5 +185,123 @@ func TestRowTheDatabaseRefusesIsRecordedAsDead(t *testing.T) {
 			require.Empty(t, d.LeaseToken)
 		}
 		b.drain(t) // nothing left due, nothing wedged
+	})
+}
+
+// counterValue reads one series of a counter from reg.
+func counterValue(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	metrics:
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if labels[lp.GetName()] != lp.GetValue() {
+					continue metrics
+				}
+			}
+			return m.GetCounter().GetValue()
+		}
+	}
+	return 0
+}
+
+// TestLocalErrorsAreNotChargedToTheEndpoint runs a replica with the wrong
+// master key: it cannot open the account's signing key nor the webhook's
+// secret. Nothing is sent, no retry is consumed, the endpoint's health is
+// untouched, the errors are counted; and one undecryptable secret does not
+// abort the claim of other subscriptions' deliveries.
+func TestLocalErrorsAreNotChargedToTheEndpoint(t *testing.T) {
+	t.Parallel()
+	storagetest.Each(t, func(t *testing.T, db *gorm.DB) {
+		b := setup(t, db, func(c *forwarding.Config) { c.Dispatcher.CircuitThreshold = 3 })
+		ctx := context.Background()
+		rc := newReceiver(t)
+		rsaSub := b.subscribe(t, "acc_a", rc.URL+"/rsa", []string{"*"})
+		hmacSub := b.subscribe(t, "acc_a", rc.URL+"/hmac", []string{"*"}, func(in *forwarding.SubscriptionInput) {
+			in.Signing = &forwarding.SigningInput{Scheme: "hmac", Secret: "0123456789abcdef0123"}
+		})
+		_, err := b.svc.RotateSigningKey(ctx, "acc_a") // the account's key, sealed with the right key
+		require.NoError(t, err)
+
+		wrongKey, err := secrets.New(bytes.Repeat([]byte{7}, 32))
+		require.NoError(t, err)
+		wrong := setup(t, db, func(c *forwarding.Config) { c.Box = wrongKey; c.Now = b.clock.Now; c.Dispatcher.CircuitThreshold = 3 })
+		reg := prometheus.NewRegistry()
+		wrong.disp = wrong.svc.NewDispatcher(reg)
+
+		for i := range 5 {
+			b.clock.Add(11 * time.Minute) // past any local-error backoff
+			b.publish(t, "acc_a", contactEvent(strconv.Itoa(i)))
+			n, err := wrong.disp.DispatchDue(ctx)
+			require.NoError(t, err, "a local error never fails the claim")
+			require.Equal(t, 2*(i+1), n, "every queued delivery is claimed again")
+		}
+		require.Empty(t, rc.requests(), "nothing was sent")
+		var attempts int64
+		require.NoError(t, db.Model(&models.Attempt{}).Count(&attempts).Error)
+		require.Zero(t, attempts, "no attempt is logged against the endpoint")
+		for _, d := range b.deliveries(t, "") {
+			require.Equal(t, models.DeliveryPending, d.Status)
+			require.Zero(t, d.Attempts)
+			require.Zero(t, d.Retries, "no retry consumed")
+			require.Contains(t, d.LastError, "local error")
+			require.Empty(t, d.LeaseToken)
+		}
+		for _, id := range []string{rsaSub.ID, hmacSub.ID} {
+			var row models.Subscription
+			require.NoError(t, db.Take(&row, "id = ?", id).Error)
+			require.Zero(t, row.ConsecutiveFailures)
+			require.Nil(t, row.CircuitOpenUntil)
+			require.Nil(t, row.FailingSince)
+			require.True(t, row.Active)
+		}
+		require.Positive(t, counterValue(t, reg, "tributary_delivery_local_errors_total", map[string]string{"stage": forwarding.StageSigningKey}))
+		require.Positive(t, counterValue(t, reg, "tributary_delivery_local_errors_total", map[string]string{"stage": forwarding.StageSecret}))
+
+		// Backoff: a delivery that just failed locally is not due again at once.
+		n, err := wrong.disp.DispatchDue(ctx)
+		require.NoError(t, err)
+		require.Zero(t, n)
+
+		// The replica with the right key delivers everything.
+		b.clock.Add(11 * time.Minute)
+		b.drain(t)
+		require.Len(t, b.deliveries(t, "status = ?", models.DeliverySucceeded), 10)
+		require.Len(t, rc.requests(), 10)
+	})
+}
+
+// TestOneUndecryptableSecretFailsOnlyItsJobs corrupts one webhook's sealed
+// secret: its deliveries get the local-error outcome, the rest of the same
+// claim is delivered.
+func TestOneUndecryptableSecretFailsOnlyItsJobs(t *testing.T) {
+	t.Parallel()
+	storagetest.Each(t, func(t *testing.T, db *gorm.DB) {
+		b := setup(t, db)
+		rc := newReceiver(t)
+		hm := func(in *forwarding.SubscriptionInput) {
+			in.Signing = &forwarding.SigningInput{Scheme: "standard"}
+		}
+		broken := b.subscribe(t, "acc_a", rc.URL+"/broken", []string{"*"}, hm)
+		fine := b.subscribe(t, "acc_a", rc.URL+"/fine", []string{"*"}, hm)
+		require.NoError(t, db.Model(&models.Subscription{}).Where("id = ?", broken.ID).
+			Update("secret_enc", bytes.Repeat([]byte{1}, 60)).Error)
+		b.publish(t, "acc_a", contactEvent("1"), contactEvent("2"))
+		n, err := b.disp.DispatchDue(context.Background())
+		require.NoError(t, err)
+		require.Equal(t, 4, n)
+		require.Len(t, b.deliveries(t, "subscription_id = ? AND status = ?", fine.ID, models.DeliverySucceeded), 2)
+		for _, d := range b.deliveries(t, "subscription_id = ?", broken.ID) {
+			require.Equal(t, models.DeliveryPending, d.Status)
+			require.Zero(t, d.Attempts)
+			require.Contains(t, d.LastError, "local error (open_secret)")
+			require.True(t, d.NextAttemptAt.After(b.clock.Now()))
+		}
+		require.Len(t, rc.requests(), 2)
 	})
 }
