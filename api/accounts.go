@@ -15,6 +15,7 @@ import (
 type AccountAdmin interface {
 	Create(ctx context.Context, name string) (*models.Account, string, error)
 	Update(ctx context.Context, id string, u accounts.Update) (*models.Account, error)
+	Get(ctx context.Context, id string) (*models.Account, error)
 }
 
 func (s *Server) accountRoutes(admin *gin.RouterGroup) {

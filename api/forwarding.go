@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/tributary/tributary/forwarding"
 	"github.com/tributary/tributary/forwarding/signing"
+	"github.com/tributary/tributary/models"
 )
 
 // Forwarding is what the webhooks, deliveries, dead-letters, events and
@@ -30,6 +32,7 @@ type Forwarding interface {
 	SigningKeys(ctx context.Context, accountID string) ([]forwarding.SigningKey, error)
 	RotateSigningKey(ctx context.Context, accountID string) (forwarding.SigningKey, error)
 	JWKS(ctx context.Context) (signing.JWKS, error)
+	AccountJWKS(ctx context.Context, accountID string) (signing.JWKS, error)
 }
 
 func (s *Server) forwardingRoutes(public *gin.Engine, isv *gin.RouterGroup) {
@@ -43,6 +46,7 @@ func (s *Server) forwardingRoutes(public *gin.Engine, isv *gin.RouterGroup) {
 		}
 	}
 	public.GET("/.well-known/jwks.json", need(s.jwks))
+	public.GET("/.well-known/jwks/:file", need(s.accountJWKS))
 	isv.POST("/webhooks", need(s.createWebhook))
 	isv.GET("/webhooks", need(s.listWebhooks))
 	isv.GET("/webhooks/:id", need(s.getWebhook))
@@ -63,6 +67,28 @@ func (s *Server) forwardingRoutes(public *gin.Engine, isv *gin.RouterGroup) {
 
 func (s *Server) jwks(c *gin.Context) {
 	set, err := s.deps.Forwarding.JWKS(c.Request.Context())
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.Header("Cache-Control", "public, max-age=300")
+	c.JSON(http.StatusOK, set)
+}
+
+// accountJWKS serves GET /.well-known/jwks/{accountId}.json: the one key set
+// a receiver of that account should trust.
+func (s *Server) accountJWKS(c *gin.Context) {
+	id, ok := strings.CutSuffix(c.Param("file"), ".json")
+	if !ok || !strings.HasPrefix(id, models.PrefixAccount+"_") || len(id) > 40 {
+		fail(c, models.Errorf(models.ErrCodeNotFound, "no such key set: use /.well-known/jwks/{accountId}.json"))
+		return
+	}
+	// Only an existing account gets a key made for it.
+	if _, err := s.deps.Accounts.Get(c.Request.Context(), id); err != nil {
+		fail(c, err)
+		return
+	}
+	set, err := s.deps.Forwarding.AccountJWKS(c.Request.Context(), id)
 	if err != nil {
 		fail(c, err)
 		return

@@ -34,6 +34,10 @@ type Deps struct {
 	// Ready reports whether the database answers.
 	Ready func(ctx context.Context) error
 
+	// OpsOnly serves only /healthz, /readyz and /metrics: a process without
+	// the api role answers 404 to everything else.
+	OpsOnly bool
+
 	Accounts    Accounts
 	Apps        Apps
 	Forwarding  Forwarding
@@ -68,11 +72,22 @@ func New(d Deps) *Server {
 // Handler returns the http.Handler to serve.
 func (s *Server) Handler() http.Handler { return s.engine }
 
+// HTTPServer returns the http.Server for h with the read, header, write and
+// idle timeouts of c: a client that sends slowly or never reads its answer
+// holds a goroutine no longer than those.
+func HTTPServer(c config.API, h http.Handler) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: c.ReadHeaderTimeout, ReadTimeout: c.ReadTimeout,
+		WriteTimeout: c.WriteTimeout, IdleTimeout: c.IdleTimeout, MaxHeaderBytes: 64 << 10}
+}
+
 func (s *Server) routes() {
 	e := s.engine
 	e.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	e.GET("/readyz", s.readyz)
 	e.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.deps.Registry, promhttp.HandlerOpts{Registry: s.deps.Registry})))
+	if s.deps.OpsOnly {
+		return
+	}
 
 	isv := e.Group("/v1", s.authenticate(roleISV))
 	admin := e.Group("/v1/admin", s.authenticate(roleAdmin))

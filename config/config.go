@@ -59,6 +59,7 @@ type Config struct {
 	Log        Log        `key:"log"`
 	API        API        `key:"api"`
 	Dispatcher Dispatcher `key:"dispatcher"`
+	Signing    Signing    `key:"signing"`
 	// Retention keeps delivery history (attempts, finished deliveries, and
 	// events nothing still waits for) this long; 0 keeps it forever.
 	Retention time.Duration `key:"retention" help:"how long delivery history is kept (0 = forever)"`
@@ -86,6 +87,46 @@ type API struct {
 	RateBurst int `key:"rate_burst" help:"burst of requests per API key"`
 	// ShutdownTimeout bounds graceful shutdown.
 	ShutdownTimeout time.Duration `key:"shutdown_timeout" help:"grace period on SIGTERM"`
+	// ReadHeaderTimeout bounds reading a request's headers.
+	ReadHeaderTimeout time.Duration `key:"read_header_timeout" help:"time allowed to read request headers"`
+	// ReadTimeout bounds reading a whole request, body included.
+	ReadTimeout time.Duration `key:"read_timeout" help:"time allowed to read a whole request"`
+	// WriteTimeout bounds a request from the end of its headers to the end of
+	// the answer: a client that never reads its answer is cut off after it.
+	// It must exceed dispatcher.max_timeout (POST /v1/webhooks/{id}/test
+	// waits for one delivery).
+	WriteTimeout time.Duration `key:"write_timeout" help:"time allowed to handle a request and write its answer"`
+	// IdleTimeout closes keep-alive connections idle this long.
+	IdleTimeout time.Duration `key:"idle_timeout" help:"keep-alive connections idle this long are closed"`
+	// InboundConcurrency caps provider webhook requests (POST /inbound/{app})
+	// handled at once by this process; more wait briefly, then get 503.
+	InboundConcurrency int `key:"inbound_concurrency" help:"provider webhook requests handled at once"`
+	// InboundRateLimit is the sustained provider webhook requests/second
+	// allowed per source IP (429 above).
+	InboundRateLimit float64 `key:"inbound_rate_limit" help:"provider webhook requests per second per source IP"`
+	// InboundRateBurst is the burst allowed per source IP on /inbound.
+	InboundRateBurst int `key:"inbound_rate_burst" help:"burst of provider webhook requests per source IP"`
+	// AuthFailureRate is the sustained rate of failed authentications
+	// (missing or invalid keys) allowed per source IP; above it every
+	// authenticated route answers 429 to that IP without a database lookup.
+	AuthFailureRate float64 `key:"auth_failure_rate" help:"failed authentications per second allowed per source IP"`
+	// AuthFailureBurst is the burst of failed authentications per source IP.
+	AuthFailureBurst int `key:"auth_failure_burst" help:"burst of failed authentications per source IP"`
+}
+
+// Signing bounds signing keys and secrets.
+type Signing struct {
+	// RotationLimit is how many RSA keys an account may make within
+	// RotationWindow (its first key included); more rotations get 429.
+	RotationLimit int `key:"rotation_limit" help:"signing keys an account may make per rotation_window"`
+	// RotationWindow is the window of RotationLimit.
+	RotationWindow time.Duration `key:"rotation_window" help:"window of signing.rotation_limit"`
+	// RetiredKeyGrace is how long a rotated-out RSA key stays published in
+	// the JWKS before it is deleted.
+	RetiredKeyGrace time.Duration `key:"retired_key_grace" help:"how long retired signing keys stay published"`
+	// SecretOverlap is how long the previous hmac/standard secret of a
+	// subscription keeps signing beside the new one after a rotation.
+	SecretOverlap time.Duration `key:"secret_overlap" help:"how long an old webhook secret keeps signing after rotate-secret"`
 }
 
 // Dispatcher configures delivery.
@@ -160,7 +201,12 @@ func Default() Config {
 		Roles:      []string{RoleAPI, RolePoller, RoleDispatcher},
 		Migrate:    true,
 		Log:        Log{Format: "auto", Level: "info"},
-		API:        API{MaxBodyBytes: 1 << 20, RateLimit: 50, RateBurst: 100, ShutdownTimeout: 20 * time.Second},
+		API: API{MaxBodyBytes: 1 << 20, RateLimit: 50, RateBurst: 100, ShutdownTimeout: 20 * time.Second,
+			ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, WriteTimeout: 2 * time.Minute,
+			IdleTimeout: 2 * time.Minute, InboundConcurrency: 64, InboundRateLimit: 100, InboundRateBurst: 200,
+			AuthFailureRate: 1, AuthFailureBurst: 20},
+		Signing: Signing{RotationLimit: 3, RotationWindow: time.Hour, RetiredKeyGrace: 24 * time.Hour,
+			SecretOverlap: 24 * time.Hour},
 		Dispatcher: Dispatcher{Workers: 64, BatchSize: 200, Tick: 100 * time.Millisecond,
 			DefaultTimeout: 30 * time.Second, MaxTimeout: 60 * time.Second, MaxPerEndpoint: 32,
 			CircuitThreshold: 10, CircuitCooldown: 30 * time.Second, DisableAfter: 5 * 24 * time.Hour,
@@ -261,6 +307,13 @@ func (c *Config) Validate() error {
 		"scheduler.tick": float64(c.Scheduler.Tick), "scheduler.default_poll_interval": float64(c.Scheduler.DefaultPollInterval),
 		"scheduler.min_poll_interval": float64(c.Scheduler.MinPollInterval), "scheduler.concurrency": float64(c.Scheduler.Concurrency),
 		"scheduler.page_size": float64(c.Scheduler.PageSize), "scheduler.lease": float64(c.Scheduler.Lease),
+		"api.read_header_timeout": float64(c.API.ReadHeaderTimeout), "api.read_timeout": float64(c.API.ReadTimeout),
+		"api.write_timeout": float64(c.API.WriteTimeout), "api.idle_timeout": float64(c.API.IdleTimeout),
+		"api.inbound_concurrency": float64(c.API.InboundConcurrency), "api.inbound_rate_limit": c.API.InboundRateLimit,
+		"api.inbound_rate_burst": float64(c.API.InboundRateBurst), "api.auth_failure_rate": c.API.AuthFailureRate,
+		"api.auth_failure_burst": float64(c.API.AuthFailureBurst), "signing.rotation_limit": float64(c.Signing.RotationLimit),
+		"signing.rotation_window": float64(c.Signing.RotationWindow), "signing.retired_key_grace": float64(c.Signing.RetiredKeyGrace),
+		"signing.secret_overlap": float64(c.Signing.SecretOverlap),
 	}
 	keys := make([]string, 0, len(positive))
 	for k := range positive {
@@ -277,6 +330,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Dispatcher.DefaultTimeout > c.Dispatcher.MaxTimeout {
 		bad("dispatcher.default_timeout", "exceeds dispatcher.max_timeout")
+	}
+	if c.API.WriteTimeout > 0 && c.API.WriteTimeout <= c.Dispatcher.MaxTimeout {
+		bad("api.write_timeout", "must exceed dispatcher.max_timeout (%s): a webhook test waits for one delivery", c.Dispatcher.MaxTimeout)
 	}
 	return errors.Join(errs...)
 }

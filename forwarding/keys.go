@@ -78,7 +78,9 @@ func (k *keyring) forget(accountID string) {
 	k.mu.Unlock()
 }
 
-// current loads (or creates) the account's signing key.
+// current loads (or creates) the account's signing key. A missing first key
+// is generated before the transaction that stores it: RSA generation takes
+// tens of milliseconds and must never hold a database lock.
 func (k *keyring) current(ctx context.Context, accountID string) (*models.SigningKey, error) {
 	var row models.SigningKey
 	err := k.s.db.WithContext(ctx).Where("account_id = ? AND retired_at IS NULL", accountID).
@@ -89,28 +91,21 @@ func (k *keyring) current(ctx context.Context, accountID string) (*models.Signin
 	if !errors.Is(err, gorm.ErrRecordNotFound) {
 		return nil, fmt.Errorf("load signing key of %s: %w", accountID, err)
 	}
+	fresh, err := newKeyRow(k.s, accountID)
+	if err != nil {
+		return nil, err
+	}
 	var out *models.SigningKey
 	err = k.s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var e error
-		out, e = k.s.rotate(tx, accountID, false)
+		out, e = k.s.install(tx, fresh, false)
 		return e
 	})
 	return out, err
 }
 
-// rotate creates a new current key for the account under a per-account lock;
-// with force false it keeps an existing current key instead.
-func (s *Service) rotate(tx *gorm.DB, accountID string, force bool) (*models.SigningKey, error) {
-	if err := storage.TxLock(tx, "signing-key:"+accountID); err != nil {
-		return nil, err
-	}
-	var cur []models.SigningKey
-	if err := tx.Where("account_id = ? AND retired_at IS NULL", accountID).Find(&cur).Error; err != nil {
-		return nil, fmt.Errorf("load signing keys: %w", err)
-	}
-	if len(cur) > 0 && !force {
-		return &cur[0], nil
-	}
+// newKeyRow generates a key pair for the account, sealed and ready to store.
+func newKeyRow(s *Service, accountID string) (*models.SigningKey, error) {
 	key, err := signing.GenerateKey()
 	if err != nil {
 		return nil, err
@@ -127,19 +122,90 @@ func (s *Service) rotate(tx *gorm.DB, accountID string, force bool) (*models.Sig
 	if err != nil {
 		return nil, err
 	}
+	return &models.SigningKey{ID: kid, AccountID: accountID, PrivateKeyEnc: s.box.Seal(der, []byte(kid)),
+		PublicKeyPEM: string(pub)}, nil
+}
+
+// ErrRotationTooSoon is wrapped in the error returned when an account
+// already made signing.rotation_limit keys within signing.rotation_window.
+var ErrRotationTooSoon = errors.New("signing key rotated too recently")
+
+// install stores fresh (generated outside tx) as the account's current key
+// under a per-account lock. With rotate false an existing current key is kept
+// and fresh discarded. With rotate true the current keys are retired — unless
+// the account made its rotation_limit keys within rotation_window — and the
+// account's keys retired longer ago than retired_key_grace are deleted.
+func (s *Service) install(tx *gorm.DB, fresh *models.SigningKey, rotate bool) (*models.SigningKey, error) {
+	accountID := fresh.AccountID
+	if err := storage.TxLock(tx, "signing-key:"+accountID); err != nil {
+		return nil, err
+	}
+	var cur []models.SigningKey
+	if err := tx.Where("account_id = ? AND retired_at IS NULL", accountID).Order("created_at DESC").Find(&cur).Error; err != nil {
+		return nil, fmt.Errorf("load signing keys: %w", err)
+	}
 	now := s.Now()
+	if len(cur) > 0 && !rotate {
+		return &cur[0], nil
+	}
 	if len(cur) > 0 {
+		if wait, err := s.rotationWait(tx, accountID, now); err != nil || wait > 0 {
+			if err == nil {
+				err = &RotationTooSoonError{Wait: wait}
+			}
+			return nil, err
+		}
 		if err := tx.Model(&models.SigningKey{}).Where("account_id = ? AND retired_at IS NULL", accountID).
 			Update("retired_at", now).Error; err != nil {
 			return nil, fmt.Errorf("retire signing keys: %w", err)
 		}
+		if err := tx.Where("account_id = ? AND retired_at IS NOT NULL AND retired_at < ?", accountID,
+			now.Add(-s.keyCfg.RetiredKeyGrace)).Delete(&models.SigningKey{}).Error; err != nil {
+			return nil, fmt.Errorf("prune retired signing keys: %w", err)
+		}
 	}
-	row := &models.SigningKey{ID: kid, AccountID: accountID, PrivateKeyEnc: s.box.Seal(der, []byte(kid)),
-		PublicKeyPEM: string(pub), CreatedAt: now}
-	if err := tx.Create(row).Error; err != nil {
+	fresh.CreatedAt = now
+	if err := tx.Create(fresh).Error; err != nil {
 		return nil, fmt.Errorf("store signing key: %w", err)
 	}
-	return row, nil
+	return fresh, nil
+}
+
+// rotationWait says how long until the account may make another key: zero
+// while fewer than rotation_limit keys were made within rotation_window.
+func (s *Service) rotationWait(q *gorm.DB, accountID string, now time.Time) (time.Duration, error) {
+	var recent []time.Time
+	if err := q.Model(&models.SigningKey{}).Where("account_id = ? AND created_at > ?", accountID,
+		now.Add(-s.keyCfg.RotationWindow)).Order("created_at DESC").Limit(s.keyCfg.RotationLimit).
+		Pluck("created_at", &recent).Error; err != nil {
+		return 0, fmt.Errorf("count recent signing keys: %w", err)
+	}
+	if len(recent) < s.keyCfg.RotationLimit {
+		return 0, nil
+	}
+	// The oldest of the last rotation_limit keys must leave the window.
+	return max(recent[len(recent)-1].Add(s.keyCfg.RotationWindow).Sub(now), time.Second), nil
+}
+
+// RotationTooSoonError says how long until the account may rotate again.
+type RotationTooSoonError struct{ Wait time.Duration }
+
+func (e *RotationTooSoonError) Error() string {
+	return fmt.Sprintf("%v; retry in %s", ErrRotationTooSoon, e.Wait.Round(time.Second))
+}
+
+// Unwrap makes errors.Is(err, ErrRotationTooSoon) hold.
+func (e *RotationTooSoonError) Unwrap() error { return ErrRotationTooSoon }
+
+// PruneSigningKeys deletes keys of every account retired before cutoff (the
+// maintenance job passes now − signing.retired_key_grace). It returns how
+// many went.
+func (s *Service) PruneSigningKeys(ctx context.Context, cutoff time.Time) (int64, error) {
+	res := s.db.WithContext(ctx).Where("retired_at IS NOT NULL AND retired_at < ?", cutoff).Delete(&models.SigningKey{})
+	if res.Error != nil {
+		return 0, fmt.Errorf("prune signing keys: %w", res.Error)
+	}
+	return res.RowsAffected, nil
 }
 
 // SigningKey is a public key as GET /v1/signing-keys shows it.
@@ -172,14 +238,34 @@ func (s *Service) SigningKeys(ctx context.Context, accountID string) ([]SigningK
 	return out, nil
 }
 
-// RotateSigningKey makes a fresh key current; older keys stay published.
+// RotateSigningKey makes a fresh key current; older keys stay published for
+// signing.retired_key_grace. An account makes at most signing.rotation_limit
+// keys per signing.rotation_window (a rate_limited error says when it may
+// again).
+// The key is generated before the transaction.
 func (s *Service) RotateSigningKey(ctx context.Context, accountID string) (SigningKey, error) {
+	// Cheap check first: a storm never reaches key generation.
+	wait, err := s.rotationWait(s.db.WithContext(ctx), accountID, s.Now())
+	if err != nil {
+		return SigningKey{}, err
+	}
+	if wait > 0 {
+		return SigningKey{}, rotationLimited(wait)
+	}
+	fresh, err := newKeyRow(s, accountID)
+	if err != nil {
+		return SigningKey{}, err
+	}
 	var row *models.SigningKey
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var e error
-		row, e = s.rotate(tx, accountID, true)
+		row, e = s.install(tx, fresh, true)
 		return e
 	})
+	var soon *RotationTooSoonError
+	if errors.As(err, &soon) {
+		return SigningKey{}, rotationLimited(soon.Wait)
+	}
 	if err != nil {
 		return SigningKey{}, err
 	}
@@ -187,11 +273,33 @@ func (s *Service) RotateSigningKey(ctx context.Context, accountID string) (Signi
 	return SigningKey{KID: row.ID, Algorithm: "RS256", PublicKey: row.PublicKeyPEM, Current: true, CreatedAt: row.CreatedAt}, nil
 }
 
+// rotationLimited is the API's rate_limited answer to an early rotation.
+func rotationLimited(wait time.Duration) error {
+	return &models.Error{Code: models.ErrCodeRateLimited, RetryAfter: wait,
+		Message: fmt.Sprintf("too many signing-key rotations for this account; retry in %s", wait.Round(time.Second))}
+}
+
+// AccountJWKS returns one account's public keys, current and retired within
+// the grace period, for GET /.well-known/jwks/{accountId}.json — the set a
+// receiver of that account verifies against. The caller checks the account
+// exists; its first key is created when it has none.
+func (s *Service) AccountJWKS(ctx context.Context, accountID string) (signing.JWKS, error) {
+	if _, err := s.keys.current(ctx, accountID); err != nil {
+		return signing.JWKS{}, err
+	}
+	return s.jwks(ctx, s.db.WithContext(ctx).Where("account_id = ?", accountID))
+}
+
 // JWKS returns every account's public keys, current and retired, for
 // GET /.well-known/jwks.json.
+// It cannot tell accounts apart: receivers should use AccountJWKS.
 func (s *Service) JWKS(ctx context.Context) (signing.JWKS, error) {
+	return s.jwks(ctx, s.db.WithContext(ctx))
+}
+
+func (s *Service) jwks(ctx context.Context, q *gorm.DB) (signing.JWKS, error) {
 	var rows []models.SigningKey
-	if err := s.db.WithContext(ctx).Select("id", "public_key_pem").Order("created_at").Find(&rows).Error; err != nil {
+	if err := q.Select("id", "public_key_pem").Order("created_at").Find(&rows).Error; err != nil {
 		return signing.JWKS{}, fmt.Errorf("load public keys: %w", err)
 	}
 	set := signing.JWKS{Keys: make([]signing.JWK, 0, len(rows))}

@@ -62,6 +62,7 @@ func (s *Service) publish(ctx context.Context, tx *gorm.DB, accountID, only stri
 		if e.ID == "" {
 			e.ID = models.NewID(models.PrefixEvent)
 		}
+		e.AccountID = accountID
 		if e.EventTimestamp.IsZero() {
 			e.EventTimestamp = now
 		}

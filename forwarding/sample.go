@@ -37,6 +37,7 @@ func (s *Service) SendSample(ctx context.Context, accountID, address, topic stri
 	}
 	env := SampleEvent(topic)
 	env.ID = models.NewID(models.PrefixEvent)
+	env.AccountID = accountID
 	env.EventTimestamp = s.Now()
 	body, err := json.Marshal(env)
 	if err != nil {

@@ -31,6 +31,9 @@ type Config struct {
 	// addresses (development only).
 	AllowPrivate bool
 	Logger       *slog.Logger
+	// Keys bounds signing-key rotation; zero fields take the defaults of
+	// config.Default().
+	Keys config.Signing
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 }
@@ -45,6 +48,7 @@ type Service struct {
 	log    *slog.Logger
 	now    func() time.Time
 	keys   *keyring
+	keyCfg config.Signing
 	direct *Dispatcher // for test sends made on behalf of the API
 	wakeMu sync.Mutex
 	wakes  []chan struct{}
@@ -62,8 +66,12 @@ func New(c Config) *Service {
 	c.Dispatcher.CircuitThreshold = cmp.Or(c.Dispatcher.CircuitThreshold, d.CircuitThreshold)
 	c.Dispatcher.CircuitCooldown = cmp.Or(c.Dispatcher.CircuitCooldown, d.CircuitCooldown)
 	c.Dispatcher.MaxResponseBytes = cmp.Or(c.Dispatcher.MaxResponseBytes, d.MaxResponseBytes)
+	ks := config.Default().Signing
+	c.Keys.RotationLimit = cmp.Or(c.Keys.RotationLimit, ks.RotationLimit)
+	c.Keys.RotationWindow = cmp.Or(c.Keys.RotationWindow, ks.RotationWindow)
+	c.Keys.RetiredKeyGrace = cmp.Or(c.Keys.RetiredKeyGrace, ks.RetiredKeyGrace)
 	s := &Service{db: c.DB, box: c.Box, cfg: c.Dispatcher, http: c.AllowHTTP, priv: c.AllowPrivate,
-		log: cmp.Or(c.Logger, slog.Default()), now: c.Now}
+		log: cmp.Or(c.Logger, slog.Default()), now: c.Now, keyCfg: c.Keys}
 	if s.now == nil {
 		s.now = time.Now
 	}

@@ -3,6 +3,7 @@ package models
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Error codes shared by every package. The API maps each to an HTTP status
@@ -27,6 +28,9 @@ type Error struct {
 	Message string
 	// Field names the offending input field, when there is one.
 	Field string
+	// RetryAfter, on rate_limited errors, is when the caller may retry (the
+	// API sends it as Retry-After).
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string { return e.Message }

@@ -25,7 +25,11 @@ const (
 // (sync, the test endpoint) fill it and hand it to forwarding's Publish, which
 // assigns ID and EventTimestamp when empty and stores the exact bytes sent.
 type Envelope struct {
-	ID             string                     `json:"id"`
+	ID string `json:"id"`
+	// AccountID is the account the event belongs to; Publish sets it. It ties
+	// the signed body to the account whose key set verifies it, so a delivery
+	// signed for one account cannot be replayed to another's receiver.
+	AccountID      string                     `json:"accountId"`
 	Topic          string                     `json:"topic"`
 	UpdateType     string                     `json:"updateType"`
 	ConnectionID   string                     `json:"connectionId,omitempty"`

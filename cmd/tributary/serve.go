@@ -90,7 +90,7 @@ func serve(ctx context.Context, c *config.Config, ready func(addr string)) error
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	accts := accounts.New(db)
-	fwd := forwarding.New(forwarding.Config{DB: db, Box: box, Dispatcher: c.Dispatcher,
+	fwd := forwarding.New(forwarding.Config{DB: db, Box: box, Dispatcher: c.Dispatcher, Keys: c.Signing,
 		AllowHTTP: c.HTTPAllowed(), AllowPrivate: c.PrivateAddressesAllowed(), Logger: log})
 	// The sandbox app (on by default with embedded SQLite) POSTs its webhooks
 	// to this very process, on the address it is bound to.
@@ -110,7 +110,7 @@ func serve(ctx context.Context, c *config.Config, ready func(addr string)) error
 	proc := &inbound.Processor{DB: db, Apps: apps, Opener: conns, Publisher: fwd, Reconciler: rec, Logger: log}
 	recv := &inbound.Receiver{DB: db, Apps: apps, Logger: log}
 	deps := api.Deps{
-		Config: c, Logger: log, Registry: reg,
+		Config: c, Logger: log, Registry: reg, OpsOnly: !c.HasRole(config.RoleAPI),
 		Ready:       func(ctx context.Context) error { return storage.Ping(ctx, db) },
 		Accounts:    accts,
 		Apps:        apps,
@@ -165,6 +165,12 @@ func serve(ctx context.Context, c *config.Config, ready func(addr string)) error
 					log.Info("retention: delivery history pruned", "attempts", p.Attempts, "deliveries", p.Deliveries, "events", p.Events)
 				}
 				return err
+			}, func(ctx context.Context, now time.Time) error {
+				n, err := fwd.PruneSigningKeys(ctx, now.Add(-c.Signing.RetiredKeyGrace))
+				if err == nil && n > 0 {
+					log.Info("signing keys retired longer than signing.retired_key_grace deleted", "keys", n)
+				}
+				return err
 			}}})
 		if err != nil {
 			return err
@@ -178,7 +184,7 @@ func serve(ctx context.Context, c *config.Config, ready func(addr string)) error
 	for _, r := range roles {
 		log.Info("role running", "role", r)
 	}
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
+	hs := api.HTTPServer(c.API, srv.Handler())
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	db0 := "sqlite:" + c.DataDir

@@ -5,6 +5,7 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -66,3 +67,39 @@ func VerifyRSA(jwks JWKS, header http.Header, body []byte, tolerance time.Durati
 	}
 	return fmt.Errorf("verify: %w", ErrInvalidSignature)
 }
+
+// ErrWrongAccount is returned when a delivery's body names another account
+// than the receiver's.
+var ErrWrongAccount = errors.New("event belongs to another account")
+
+// CheckAccount checks that the body's "accountId" is accountID. A receiver
+// must do it beside the signature check: the signature proves Tributary
+// signed the bytes, the accountId that they were meant for this account.
+func CheckAccount(body []byte, accountID string) error {
+	var ev struct {
+		AccountID string `json:"accountId"`
+	}
+	if err := json.Unmarshal(body, &ev); err != nil {
+		return fmt.Errorf("verify: %w: body is not a JSON event", ErrWrongAccount)
+	}
+	if ev.AccountID == "" || ev.AccountID != accountID {
+		return fmt.Errorf("verify: %w: body accountId %q, expected %q", ErrWrongAccount, ev.AccountID, accountID)
+	}
+	return nil
+}
+
+// VerifyDelivery is the complete receiver check: accountJWKS must be the
+// receiver's own account key set (GET /.well-known/jwks/{accountId}.json),
+// the RSA signature must verify with it (VerifyRSA) and the body's accountId
+// must be accountID (CheckAccount). A delivery signed for another account
+// fails both ways: its key is not in the set and its body names the other
+// account.
+func VerifyDelivery(accountJWKS JWKS, accountID string, header http.Header, body []byte, tolerance time.Duration, now time.Time) error {
+	if err := VerifyRSA(accountJWKS, header, body, tolerance, now); err != nil {
+		return err
+	}
+	return CheckAccount(body, accountID)
+}
+
+// DefaultTolerance is the timestamp window receivers should accept.
+const DefaultTolerance = 5 * time.Minute

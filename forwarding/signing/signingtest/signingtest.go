@@ -64,3 +64,20 @@ func VerifyWithJWKS(jwksJSON []byte, h http.Header, body []byte) (bool, error) {
 	}
 	return Verify(keys[h.Get("X-Tributary-Key-Id")], h, body), nil
 }
+
+// VerifyForAccount is the documented receiver check: the signature verifies
+// with the key named by X-Tributary-Key-Id in the account's own JWKS
+// document and the body's accountId is accountID.
+func VerifyForAccount(accountJWKSJSON []byte, accountID string, h http.Header, body []byte) (bool, error) {
+	ok, err := VerifyWithJWKS(accountJWKSJSON, h, body)
+	if err != nil || !ok {
+		return false, err
+	}
+	var ev struct {
+		AccountID string `json:"accountId"`
+	}
+	if err := json.Unmarshal(body, &ev); err != nil {
+		return false, nil
+	}
+	return ev.AccountID == accountID, nil
+}

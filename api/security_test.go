@@ -1,0 +1,196 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/require"
+	"gorm.io/gorm"
+
+	"github.com/tributary/tributary/accounts"
+	"github.com/tributary/tributary/config"
+	"github.com/tributary/tributary/forwarding"
+	"github.com/tributary/tributary/forwarding/signing"
+	"github.com/tributary/tributary/forwarding/signing/signingtest"
+	"github.com/tributary/tributary/secrets"
+	"github.com/tributary/tributary/storage/storagetest"
+)
+
+// secAPI is a server on the real accounts and forwarding services, for the
+// security suite: each test below is an attack found by probing a running
+// engine, replayed against it.
+type secAPI struct {
+	url        string
+	srv        *httptest.Server
+	accts      *accounts.Service
+	fwd        *forwarding.Service
+	accA, accB string
+	keyA, keyB string
+	admin      string
+	cfg        *config.Config
+}
+
+func newSecAPI(t *testing.T, db *gorm.DB, tune ...func(*config.Config)) *secAPI {
+	t.Helper()
+	ctx := context.Background()
+	cfg := config.Default()
+	for _, f := range tune {
+		f(&cfg)
+	}
+	box, err := secrets.New(make([]byte, secrets.KeySize))
+	require.NoError(t, err)
+	a := &secAPI{accts: accounts.New(db), cfg: &cfg}
+	a.fwd = forwarding.New(forwarding.Config{DB: db, Box: box, AllowHTTP: true, AllowPrivate: true,
+		Logger: slog.New(slog.DiscardHandler), Keys: cfg.Signing})
+	accA, keyA, err := a.accts.Create(ctx, "A")
+	require.NoError(t, err)
+	accB, keyB, err := a.accts.Create(ctx, "B")
+	require.NoError(t, err)
+	a.accA, a.keyA, a.accB, a.keyB = accA.ID, keyA, accB.ID, keyB
+	a.admin, err = a.accts.CreateAdminKey(ctx)
+	require.NoError(t, err)
+	h := New(Deps{Config: &cfg, Logger: slog.New(slog.DiscardHandler), Registry: prometheus.NewRegistry(),
+		Ready: func(context.Context) error { return nil }, Accounts: a.accts, Forwarding: a.fwd}).Handler()
+	a.srv = httptest.NewServer(h)
+	t.Cleanup(a.srv.Close)
+	a.url = a.srv.URL
+	return a
+}
+
+// do sends a JSON request and decodes the JSON answer.
+func (a *secAPI) do(t *testing.T, method, path, key string, body any) (int, map[string]any) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		require.NoError(t, err)
+		rd = bytes.NewReader(b)
+	}
+	resp := a.raw(t, method, path, key, rd)
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	var out map[string]any
+	if len(raw) > 0 {
+		require.NoError(t, json.Unmarshal(raw, &out), string(raw))
+	}
+	return resp.StatusCode, out
+}
+
+func (a *secAPI) raw(t *testing.T, method, path, key string, body io.Reader) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(method, a.url+path, body)
+	require.NoError(t, err)
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := noRedirect().Do(req)
+	require.NoError(t, err)
+	return resp
+}
+
+func (a *secAPI) getBytes(t *testing.T, path string) (int, []byte) {
+	t.Helper()
+	resp := a.raw(t, http.MethodGet, path, "", nil)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, b
+}
+
+// captured is one request a test receiver got.
+type captured struct {
+	header http.Header
+	body   []byte
+}
+
+// recorder is a webhook receiver that keeps every request.
+type recorder struct {
+	mu  sync.Mutex
+	got []captured
+	*httptest.Server
+}
+
+func newRecorder(t *testing.T) *recorder {
+	r := &recorder{}
+	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		b, _ := io.ReadAll(req.Body)
+		r.mu.Lock()
+		r.got = append(r.got, captured{req.Header.Clone(), b})
+		r.mu.Unlock()
+	}))
+	t.Cleanup(r.Close)
+	return r
+}
+
+func (r *recorder) all() []captured {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]captured(nil), r.got...)
+}
+
+// Attack: tenant A replays a delivery signed for A (A chose its userId and
+// record data) to tenant B's receiver. With one engine-wide JWKS and no
+// account in the body, B's documented check said "verified".
+func TestSecurityCrossTenantReplayFailsTheAccountCheck(t *testing.T) {
+	t.Parallel()
+	storagetest.Each(t, func(t *testing.T, db *gorm.DB) {
+		a := newSecAPI(t, db)
+		rc := newRecorder(t)
+		st, wh := a.do(t, http.MethodPost, "/v1/webhooks", a.keyA, map[string]any{"address": rc.URL, "topic": []string{"*"}})
+		require.Equal(t, http.StatusCreated, st, wh)
+		st, out := a.do(t, http.MethodPost, "/v1/webhooks/"+wh["id"].(string)+"/test", a.keyA, map[string]any{"topic": "crm/contacts"})
+		require.Equal(t, http.StatusOK, st, out)
+		got := rc.all()
+		require.Len(t, got, 1)
+		d := got[0]
+
+		var ev map[string]any
+		require.NoError(t, json.Unmarshal(d.body, &ev))
+		require.Equal(t, a.accA, ev["accountId"], "the signed body names its account")
+
+		st, jwksA := a.getBytes(t, "/.well-known/jwks/"+a.accA+".json")
+		require.Equal(t, http.StatusOK, st, string(jwksA))
+		st, jwksB := a.getBytes(t, "/.well-known/jwks/"+a.accB+".json")
+		require.Equal(t, http.StatusOK, st, string(jwksB))
+		st, global := a.getBytes(t, "/.well-known/jwks.json")
+		require.Equal(t, http.StatusOK, st)
+
+		// A's documented check passes; B's fails (independent verifier).
+		ok, err := signingtest.VerifyForAccount(jwksA, a.accA, d.header, d.body)
+		require.NoError(t, err)
+		require.True(t, ok, "A's receiver verifies A's delivery")
+		ok, err = signingtest.VerifyForAccount(jwksB, a.accB, d.header, d.body)
+		require.NoError(t, err)
+		require.False(t, ok, "B's receiver must refuse a delivery signed for A")
+		// Even a receiver still on the engine-wide JWKS refuses it when it
+		// checks the body's accountId.
+		ok, err = signingtest.VerifyForAccount(global, a.accB, d.header, d.body)
+		require.NoError(t, err)
+		require.False(t, ok)
+
+		// The same with package signing (what tributary receive uses).
+		var setA, setB, setAll signing.JWKS
+		require.NoError(t, json.Unmarshal(jwksA, &setA))
+		require.NoError(t, json.Unmarshal(jwksB, &setB))
+		require.NoError(t, json.Unmarshal(global, &setAll))
+		now := a.fwd.Now()
+		require.NoError(t, signing.VerifyDelivery(setA, a.accA, d.header, d.body, signing.DefaultTolerance, now))
+		require.ErrorIs(t, signing.VerifyDelivery(setB, a.accB, d.header, d.body, signing.DefaultTolerance, now), signing.ErrUnknownKey)
+		require.ErrorIs(t, signing.VerifyDelivery(setAll, a.accB, d.header, d.body, signing.DefaultTolerance, now), signing.ErrWrongAccount)
+
+		// Key sets are per account; unknown accounts have none.
+		for _, path := range []string{"/.well-known/jwks/acc_nope.json", "/.well-known/jwks/" + a.accA, "/.well-known/jwks/x.json"} {
+			st, body := a.getBytes(t, path)
+			require.Equal(t, http.StatusNotFound, st, path+": "+string(body))
+		}
+	})
+}
