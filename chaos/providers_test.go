@@ -194,8 +194,14 @@ func TestHubSpotFaults(t *testing.T) {
 	for i, d := range storagetest.Dialects {
 		t.Run(d, func(t *testing.T) {
 			t.Parallel()
-			hs := hubspotfake.New(hubspotfake.WithClock(time.Now))
+			// The portal (and its deal stages) exists an hour before the
+			// connection: the first sync's baseline is silent only for what
+			// changed before connecting.
+			var offset atomic.Int64
+			offset.Store(int64(-time.Hour))
+			hs := hubspotfake.New(hubspotfake.WithClock(func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }))
 			portal := hs.CreatePortal()
+			offset.Store(0)
 			runProviderFaults(t, d, seed(20261150+uint64(i)), providerRig{app: "hubspot", prefix: "/crm/", topic: "crm/contacts",
 				handler: hs,
 				env: func(base string) []string {

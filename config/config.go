@@ -174,6 +174,9 @@ type Scheduler struct {
 	// Lease is how long a claimed poll may go without renewing before
 	// another replica retakes it (a running poll renews it every Lease/3).
 	Lease time.Duration `key:"lease" help:"poll claim lease; a crashed poll is retried after it"`
+	// BaselineSkew allows for provider clock skew in the silent first sync:
+	// records changed after the connection's creation minus this are emitted.
+	BaselineSkew time.Duration `key:"baseline_skew" help:"first sync emits records changed after connect minus this (provider clock skew)"`
 }
 
 // App is one connector's deployment configuration.
@@ -213,7 +216,7 @@ func Default() Config {
 			MaxResponseBytes: 4096},
 		Scheduler: Scheduler{Tick: 5 * time.Second, DefaultPollInterval: 12 * time.Hour,
 			MinPollInterval: 5 * time.Minute, Jitter: 0.1, Concurrency: 4, FullScanEvery: 24 * time.Hour,
-			PageSize: 100, Lease: 5 * time.Minute},
+			PageSize: 100, Lease: 5 * time.Minute, BaselineSkew: time.Minute},
 		Retention: 30 * 24 * time.Hour,
 		Apps:      map[string]App{},
 	}
@@ -314,6 +317,7 @@ func (c *Config) Validate() error {
 		"api.auth_failure_burst": float64(c.API.AuthFailureBurst), "signing.rotation_limit": float64(c.Signing.RotationLimit),
 		"signing.rotation_window": float64(c.Signing.RotationWindow), "signing.retired_key_grace": float64(c.Signing.RetiredKeyGrace),
 		"signing.secret_overlap": float64(c.Signing.SecretOverlap),
+		"scheduler.baseline_skew": float64(c.Scheduler.BaselineSkew),
 	}
 	keys := make([]string, 0, len(positive))
 	for k := range positive {

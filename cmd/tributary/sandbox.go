@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -141,8 +142,10 @@ func appEnv(app, field, v string) [2]string {
 func hubspotGuide(base, engine string, o sandboxOptions) *fakeGuide {
 	id := cmp.Or(o.clientID, hubspotfake.DefaultClientID)
 	secret := cmp.Or(o.clientSecret, hubspotfake.DefaultClientSecret)
-	s := hubspotfake.New(hubspotfake.WithClock(time.Now), hubspotfake.WithClient(id, secret))
+	clk := newSeedClock()
+	s := hubspotfake.New(hubspotfake.WithClock(clk.Now), hubspotfake.WithClient(id, secret))
 	s.Seed()
+	clk.seeded()
 	g := &fakeGuide{app: "hubspot", handler: s,
 		env: [][2]string{
 			appEnv("hubspot", "CLIENT_ID", id), appEnv("hubspot", "CLIENT_SECRET", secret),
@@ -173,13 +176,15 @@ func hubspotGuide(base, engine string, o sandboxOptions) *fakeGuide {
 func shopifyGuide(base, engine string, o sandboxOptions) (*fakeGuide, error) {
 	id := cmp.Or(o.clientID, shopifyfake.DefaultClientID)
 	secret := cmp.Or(o.clientSecret, shopifyfake.DefaultClientSecret)
-	opts := []shopifyfake.Option{shopifyfake.WithClientCredentials(id, secret)}
+	clk := newSeedClock()
+	opts := []shopifyfake.Option{shopifyfake.WithClientCredentials(id, secret), shopifyfake.WithClock(clk.Now)}
 	if o.noWebhooks {
 		opts = append(opts, shopifyfake.WithoutDelivery())
 	}
 	s := shopifyfake.New(opts...)
 	s.AddToken(shopifyfake.SandboxShop, shopifyfake.SandboxToken)
 	s.Seed(shopifyfake.SandboxShop)
+	clk.seeded()
 	admin := base + "/admin/api/" + shopify.DefaultAPIVersion
 	g := &fakeGuide{app: "shopify", handler: s,
 		env: [][2]string{
@@ -216,11 +221,13 @@ func shopifyGuide(base, engine string, o sandboxOptions) (*fakeGuide, error) {
 func salesforceGuide(base string, o sandboxOptions) (*fakeGuide, error) {
 	id := cmp.Or(o.clientID, salesforcefake.SandboxClientID)
 	secret := cmp.Or(o.clientSecret, salesforcefake.SandboxClientSecret)
-	f := salesforcefake.New(salesforcefake.WithBaseURL(base), salesforcefake.WithClient(id, secret))
+	clk := newSeedClock()
+	f := salesforcefake.New(salesforcefake.WithBaseURL(base), salesforcefake.WithClient(id, secret), salesforcefake.WithClock(clk.Now))
 	org := f.DefaultOrg()
 	if err := f.Seed(org); err != nil {
 		return nil, fmt.Errorf("seed salesforce fake: %w", err)
 	}
+	clk.seeded()
 	access, _, err := f.Tokens(org)
 	if err != nil {
 		return nil, err
@@ -289,3 +296,21 @@ func printGuide(out io.Writer, base, engine string, g *fakeGuide) {
 		p(`   curl -s -X POST %s/v1/connections/$CON/sync -H "Authorization: Bearer $KEY"   # poll now`, engine)
 	}
 }
+
+// seedClock is a provider fake's clock that reads a day early while the fake
+// is seeded and the real time afterwards: the demo records predate any
+// connection, as a real account's do, so a first sync's baseline keeps them
+// silent.
+type seedClock struct{ offset atomic.Int64 }
+
+func newSeedClock() *seedClock {
+	c := &seedClock{}
+	c.offset.Store(int64(-24 * time.Hour))
+	return c
+}
+
+// Now is the fake's clock.
+func (c *seedClock) Now() time.Time { return time.Now().Add(time.Duration(c.offset.Load())) }
+
+// seeded switches to the real time.
+func (c *seedClock) seeded() { c.offset.Store(0) }

@@ -152,7 +152,7 @@ func serve(ctx context.Context, c *config.Config, ready func(addr string)) error
 		recv.Notify = proc.Wake // process a stored webhook right away
 		workers.Go(func() { proc.Run(bg, time.Second) })
 		runner := &poll.Runner{DB: db, Apps: apps, Opener: conns, Publisher: fwd, Reconciler: rec, Logger: log,
-			FullScanEvery: c.Scheduler.FullScanEvery, PageSize: c.Scheduler.PageSize}
+			FullScanEvery: c.Scheduler.FullScanEvery, PageSize: c.Scheduler.PageSize, BaselineSkew: c.Scheduler.BaselineSkew}
 		sched, err := schedule.New(schedule.Config{DB: db, Runner: runner, Accounts: accts, Tick: c.Scheduler.Tick, Lease: c.Scheduler.Lease,
 			Concurrency: c.Scheduler.Concurrency, DefaultInterval: c.Scheduler.DefaultPollInterval,
 			MinInterval: c.Scheduler.MinPollInterval, Jitter: c.Scheduler.Jitter, Logger: log,

@@ -67,6 +67,10 @@ const (
 	DefaultBackoff = 2 * time.Minute
 	// DefaultDeletionLookback re-reads the end of the last deletion window.
 	DefaultDeletionLookback = 5 * time.Minute
+	// DefaultBaselineSkew is how much earlier than the connection's creation
+	// the silent first sync stops being silent, allowing for a provider
+	// clock that runs behind Tributary's.
+	DefaultBaselineSkew = time.Minute
 )
 
 // Result is the outcome of one run.
@@ -119,6 +123,12 @@ type Runner struct {
 	Backoff time.Duration
 	// DeletionLookback overlaps deletion windows (default DefaultDeletionLookback).
 	DeletionLookback time.Duration
+	// BaselineSkew allows for provider clock skew in the silent first sync
+	// (default DefaultBaselineSkew): a record whose provider modification
+	// time is at or after the connection's creation minus BaselineSkew is
+	// emitted; only older ones (and ones without a provider time) are
+	// recorded silently.
+	BaselineSkew time.Duration
 	// FullScanEvery bounds how often an object without a usable deletion
 	// listing is fully scanned to find deletions (0 = every run).
 	FullScanEvery time.Duration
@@ -241,16 +251,50 @@ func (r *Runner) scanDue(cursors map[string]string, object string, now time.Time
 	return err != nil || now.Sub(last) >= r.FullScanEvery
 }
 
+// baseline decides which changes of an object's first listing are emitted.
+// A first listing (unless the connection asked for the backfill) records
+// silently what existed before the connection: records whose provider
+// modification time is before cut. Anything changed since — at or after the
+// connection's creation, less the skew allowance — is emitted like any later
+// change, so a record written right after connecting is never lost to the
+// baseline. A record without a provider time cannot be placed and is silent.
+type baseline struct {
+	on  bool
+	cut time.Time
+}
+
+// emits reports whether ch is published.
+func (b baseline) emits(ch reconcile.Change) bool {
+	return !b.on || (!ch.RemoteUpdatedAt.IsZero() && !ch.RemoteUpdatedAt.Before(b.cut))
+}
+
+// baselineFor is the baseline of an object's listing: on for a first
+// listing (seen false) of a connection without EmitBackfill.
+func (r *Runner) baselineFor(conn *models.Connection, seen bool) baseline {
+	if seen || conn.EmitBackfill {
+		return baseline{}
+	}
+	if conn.CreatedAt.IsZero() {
+		// No creation time: nothing can be placed after it.
+		return baseline{on: true, cut: time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)}
+	}
+	skew := r.BaselineSkew
+	if skew == 0 {
+		skew = DefaultBaselineSkew
+	}
+	return baseline{on: true, cut: conn.CreatedAt.UTC().Add(-max(skew, 0))}
+}
+
 // pollObject runs one object: deletions since the last pass (or a full scan
 // when the deletion window expired), then changes since the cursor. The
 // "<object>#deleted" key holds the time the last completed pass started; it
 // is absent until the object's first listing completed, which is what makes
-// that listing silent.
+// that listing a baseline.
 func (r *Runner) pollObject(ctx context.Context, st *run, lister connectors.ChangeLister, deleter connectors.DeletionLister,
 	cc *connectors.Conn, cursors map[string]string, object string) error {
 	passStart := r.now()
 	last, seen := cursors[deletedKey(object)]
-	silent := !seen && !st.conn.EmitBackfill
+	silent := r.baselineFor(st.conn, seen)
 	fullScan, deletionsSeen := false, true
 	if seen && deleter != nil {
 		since, err := time.Parse(time.RFC3339Nano, last)
@@ -354,7 +398,7 @@ func validatePage(object string, p connectors.Page) error {
 
 // applyDeletions reconciles a deletion listing, one page-size chunk per
 // transaction (re-reading a chunk after a crash is idempotent).
-func (r *Runner) applyDeletions(ctx context.Context, st *run, object string, dels []connectors.Deletion, silent bool) error {
+func (r *Runner) applyDeletions(ctx context.Context, st *run, object string, dels []connectors.Deletion, silent baseline) error {
 	size := cmp.Or(r.PageSize, DefaultPageSize)
 	for start := 0; start < len(dels); start += size {
 		chunk := dels[start:min(start+size, len(dels))]

@@ -63,7 +63,7 @@ func writeCursors(tx *gorm.DB, c *models.Connection, set map[string]string) erro
 // applyPage reconciles recs, publishes their changes (unless silent) and
 // stores the cursors in set, all in one transaction. gen > 0 stamps the
 // records as seen by that full scan.
-func (r *Runner) applyPage(ctx context.Context, st *run, object string, recs []models.Record, gen int64, silent bool, set map[string]string) error {
+func (r *Runner) applyPage(ctx context.Context, st *run, object string, recs []models.Record, gen int64, silent baseline, set map[string]string) error {
 	var counts Counts
 	err := r.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		counts = Counts{}
@@ -93,8 +93,9 @@ func (r *Runner) applyPage(ctx context.Context, st *run, object string, recs []m
 	return nil
 }
 
-// publishChanges counts changes and, unless silent, publishes them inside tx.
-func (r *Runner) publishChanges(ctx context.Context, tx *gorm.DB, st *run, changes []reconcile.Change, silent bool, counts *Counts) error {
+// publishChanges counts changes and publishes, inside tx, those the
+// baseline emits.
+func (r *Runner) publishChanges(ctx context.Context, tx *gorm.DB, st *run, changes []reconcile.Change, silent baseline, counts *Counts) error {
 	envs := make([]*models.Envelope, 0, len(changes))
 	for _, ch := range changes {
 		switch ch.Kind {
@@ -111,11 +112,14 @@ func (r *Runner) publishChanges(ctx context.Context, tx *gorm.DB, st *run, chang
 		if topic == "" {
 			return fmt.Errorf("unknown object %q", ch.Object)
 		}
+		if !silent.emits(ch) {
+			continue
+		}
 		env := st.envelope(topic, ch.Kind, models.SourcePoll, ch.Payload)
 		env.ChangedFields, env.Previous = ch.ChangedFields, ch.Previous
 		envs = append(envs, env)
 	}
-	if silent || len(envs) == 0 {
+	if len(envs) == 0 {
 		return nil
 	}
 	if err := r.Publisher.Publish(ctx, tx, st.conn.AccountID, envs...); err != nil {
@@ -167,7 +171,7 @@ func (r *Runner) nextGeneration(ctx context.Context, st *run) (int64, error) {
 
 // endPass closes a completed pass over object: a full scan marks what it did
 // not see deleted, and the deletion window moves to passStart.
-func (r *Runner) endPass(ctx context.Context, st *run, object string, gen int64, silent bool, passStart time.Time,
+func (r *Runner) endPass(ctx context.Context, st *run, object string, gen int64, silent baseline, passStart time.Time,
 	cursors map[string]string, deletionsSeen bool) error {
 	var counts Counts
 	val := passStart.Format(time.RFC3339Nano)

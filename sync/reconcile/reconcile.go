@@ -61,6 +61,10 @@ type Change struct {
 	ChangedFields []string
 	Previous      map[string]json.RawMessage
 	Payload       json.RawMessage
+	// RemoteUpdatedAt is the provider's time of the version that caused the
+	// change (its modification or deletion time); zero when the provider gave
+	// none, e.g. a deletion found by a full scan.
+	RemoteUpdatedAt time.Time
 }
 
 // Hash marshals a unified struct to JSON, drops models.VolatileFields at the
@@ -238,7 +242,7 @@ func (r *Reconciler) apply(tx *gorm.DB, connectionID string, recs []models.Recor
 			continue
 		}
 		if !p.rec.Deleted {
-			out[i] = Change{Kind: Created, Object: p.rec.Object, RemoteID: p.rec.RemoteID, Payload: p.payload}
+			out[i] = Change{Kind: Created, Object: p.rec.Object, RemoteID: p.rec.RemoteID, Payload: p.payload, RemoteUpdatedAt: p.rua}
 		}
 	}
 
@@ -359,7 +363,7 @@ func (r *Reconciler) applyOne(tx *gorm.DB, st *store, p prepared, generation int
 			if p.rec.Deleted {
 				return Change{}, false, nil
 			}
-			return Change{Kind: Created, Object: k.object, RemoteID: k.remoteID, Payload: p.payload}, false, nil
+			return Change{Kind: Created, Object: k.object, RemoteID: k.remoteID, Payload: p.payload, RemoteUpdatedAt: p.rua}, false, nil
 		}
 	}
 	return Change{}, false, fmt.Errorf("reconcile: %s %s: snapshot vanished", k.object, k.remoteID)

@@ -62,7 +62,7 @@ func outcome(s *models.Snapshot, p prepared, u rowUpdate, changed bool, generati
 	}
 	prev := *s
 	s.ContentHash, s.Payload, s.RemoteUpdatedAt, s.Deleted, s.ScanGeneration = u.hash, u.payload, u.rua, p.rec.Deleted, u.gen
-	c := Change{Object: s.Object, RemoteID: s.RemoteID, Payload: u.payload}
+	c := Change{Object: s.Object, RemoteID: s.RemoteID, Payload: u.payload, RemoteUpdatedAt: p.rua}
 	switch {
 	case p.rec.Deleted && prev.Deleted:
 		// Content of a tombstone changed: not a change for consumers.
