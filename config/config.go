@@ -316,7 +316,7 @@ func (c *Config) Validate() error {
 		"api.inbound_rate_burst": float64(c.API.InboundRateBurst), "api.auth_failure_rate": c.API.AuthFailureRate,
 		"api.auth_failure_burst": float64(c.API.AuthFailureBurst), "signing.rotation_limit": float64(c.Signing.RotationLimit),
 		"signing.rotation_window": float64(c.Signing.RotationWindow), "signing.retired_key_grace": float64(c.Signing.RetiredKeyGrace),
-		"signing.secret_overlap": float64(c.Signing.SecretOverlap),
+		"signing.secret_overlap":  float64(c.Signing.SecretOverlap),
 		"scheduler.baseline_skew": float64(c.Scheduler.BaselineSkew),
 	}
 	keys := make([]string, 0, len(positive))
