@@ -16,7 +16,8 @@ test:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 9m -v ./... | grep -Ev '^(=== (RUN|PAUSE|CONT|NAME))'
 
-## bench: the benchmark harness on PostgreSQL (TRIBUTARY_TEST_DATABASE_URL): one table
+## bench: the benchmark harness on PostgreSQL (TRIBUTARY_TEST_DATABASE_URL): the whole path (`tributary serve`
+## as its own process, native Shopify webhooks and the sandbox API, a receiver process), then component rows; one table
 bench:
 	$(GO) run ./cmd/tributary-bench --database-url "$(TRIBUTARY_TEST_DATABASE_URL)"
 

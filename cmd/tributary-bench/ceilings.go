@@ -39,9 +39,10 @@ func rsaSignsPerSecond(d time.Duration) float64 {
 	return float64(n) / time.Since(start).Seconds()
 }
 
-// loopbackRequestsPerSecond is plain net/http POSTs to an empty local
-// handler from 64 keep-alive clients: the ceiling of any HTTP delivery.
-func loopbackRequestsPerSecond(d time.Duration) (float64, error) {
+// loopbackRequestsPerSecond is plain net/http POSTs of bodyBytes to a local
+// handler that reads the body and answers 204, from 64 keep-alive clients
+// (the senders' concurrency): the ceiling of any HTTP request on this machine.
+func loopbackRequestsPerSecond(d time.Duration, bodyBytes int) (float64, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
@@ -56,7 +57,7 @@ func loopbackRequestsPerSecond(d time.Duration) (float64, error) {
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr}
 	u := "http://" + ln.Addr().String() + "/"
-	body := strings.Repeat("x", 300)
+	body := strings.Repeat("x", bodyBytes)
 	var n atomic.Int64
 	var wg sync.WaitGroup
 	stop := time.Now().Add(d)
