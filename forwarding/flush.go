@@ -146,6 +146,9 @@ func (d *Dispatcher) flushBatch(ctx context.Context, results []*result) error {
 	now := d.s.Now()
 	bySub := map[string]*subHealth{}
 	var opened []string
+	// Delivery rows too are written in id order.
+	results = slices.Clone(results)
+	slices.SortFunc(results, func(a, b *result) int { return cmp.Compare(a.job.d.ID, b.job.d.ID) })
 	err := d.s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var attempts []models.Attempt
 		okIDs := map[int][]string{} // status code → delivery ids
