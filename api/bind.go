@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -27,6 +29,9 @@ func bindJSON(c *gin.Context, v any) error {
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		return models.Errorf(models.ErrCodeInvalid, "request body must be a JSON object")
+	}
+	if err := cleanJSON(body); err != nil {
+		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -84,4 +89,27 @@ func listBody(data any, next string) gin.H {
 		n = next
 	}
 	return gin.H{"data": data, "nextCursor": n}
+}
+
+// cleanJSON refuses bodies that are not valid UTF-8 or whose strings (keys
+// included) hold a NUL character once decoded (a raw NUL is already invalid
+// JSON; "\u0000" is not): neither can be stored in a PostgreSQL text column,
+// and the JSON decoder would silently replace invalid bytes.
+func cleanJSON(body []byte) error {
+	if !utf8.Valid(body) {
+		return models.Errorf(models.ErrCodeInvalid, "request body is not valid UTF-8")
+	}
+	if !bytes.Contains(body, []byte(`\u0000`)) {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil // malformed JSON: the strict decode reports it
+		}
+		if s, ok := tok.(string); ok && strings.IndexByte(s, 0) >= 0 {
+			return models.Errorf(models.ErrCodeInvalid, "request body holds a NUL character (\\u0000) in a string")
+		}
+	}
 }

@@ -24,7 +24,7 @@ type Inbound interface {
 // inboundRoutes registers the public provider webhook endpoint. It carries no
 // bearer key: the provider's signature authenticates it.
 func (s *Server) inboundRoutes(public *gin.Engine) {
-	public.POST("/inbound/:app", s.receiveInbound)
+	public.POST("/inbound/:app", s.inboundGate, s.receiveInbound)
 }
 
 // receiveInbound reads the raw body (within api.max_body_bytes), hands the

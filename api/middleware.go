@@ -4,17 +4,17 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"errors"
 	"log/slog"
-	"math"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/time/rate"
 
 	"github.com/tributary/tributary/accounts"
 	"github.com/tributary/tributary/models"
@@ -40,6 +40,51 @@ func (s *Server) requestID(c *gin.Context) {
 	c.Header("X-Request-Id", id)
 	c.Next()
 }
+
+// securityHeaders sets the standard protective headers on every answer, and
+// Cache-Control: no-store (API answers may carry secrets: webhook secrets,
+// new API keys) unless a handler sets its own (the public JWKS).
+func (s *Server) securityHeaders(c *gin.Context) {
+	h := c.Writer.Header()
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Content-Security-Policy", "frame-ancestors 'none'")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Cache-Control", "no-store")
+	c.Next()
+}
+
+// validInput refuses NUL bytes and invalid UTF-8 in the path and the query
+// (keys and values, after decoding) with 400 before any handler or database
+// sees them; bindJSON does the same for bodies.
+func (s *Server) validInput(c *gin.Context) {
+	if !cleanString(c.Request.URL.Path) {
+		fail(c, models.Errorf(models.ErrCodeInvalid, "the path holds a NUL byte or invalid UTF-8"))
+		return
+	}
+	q, err := url.ParseQuery(c.Request.URL.RawQuery)
+	if err != nil {
+		fail(c, models.Errorf(models.ErrCodeInvalid, "malformed query string"))
+		return
+	}
+	for k, vs := range q {
+		if !cleanString(k) {
+			fail(c, models.Errorf(models.ErrCodeInvalid, "a query parameter name holds a NUL byte or invalid UTF-8"))
+			return
+		}
+		for _, v := range vs {
+			if !cleanString(v) {
+				fail(c, &models.Error{Code: models.ErrCodeInvalid, Field: k, Message: "query parameter " + k + " holds a NUL byte or invalid UTF-8"})
+				return
+			}
+		}
+	}
+	c.Next()
+}
+
+// cleanString reports whether s is valid UTF-8 without NUL bytes: what both
+// databases store in a text column.
+func cleanString(s string) bool { return strings.IndexByte(s, 0) < 0 && utf8.ValidString(s) }
 
 // recover turns a panic into a logged 500 with the contract's body.
 func (s *Server) recover(c *gin.Context) {
@@ -72,8 +117,11 @@ func (s *Server) logAndMeasure(c *gin.Context) {
 	}
 	status := c.Writer.Status()
 	elapsed := time.Since(start)
-	s.metrics.requests.WithLabelValues(c.Request.Method, route, strconv.Itoa(status)).Inc()
-	s.metrics.duration.WithLabelValues(c.Request.Method, route).Observe(elapsed.Seconds())
+	// Labels are bounded: route templates (or "unmatched"), a fixed set of
+	// methods and the status code.
+	method := methodLabel(c.Request.Method)
+	s.metrics.requests.WithLabelValues(method, route, strconv.Itoa(status)).Inc()
+	s.metrics.duration.WithLabelValues(method, route).Observe(elapsed.Seconds())
 	if route == "/healthz" || route == "/readyz" || route == "/metrics" {
 		return
 	}
@@ -82,23 +130,35 @@ func (s *Server) logAndMeasure(c *gin.Context) {
 		level = slog.LevelError
 	}
 	s.deps.Logger.LogAttrs(c.Request.Context(), level, "http request",
-		slog.String("requestId", c.GetString(ctxRequestID)), slog.String("method", c.Request.Method),
+		slog.String("requestId", c.GetString(ctxRequestID)), slog.String("method", method),
 		slog.String("route", route), slog.Int("status", status), slog.Duration("elapsed", elapsed),
 		slog.String("account", principalOf(c).AccountID))
 }
 
-// authenticate checks the bearer key, its role and its rate limit.
+// authenticate checks the bearer key, its role and its rate limit. Failed
+// authentications are rate limited per source IP (api.auth_failure_rate):
+// past the burst, that IP gets 429 without a key lookup.
 func (s *Server) authenticate(role string) gin.HandlerFunc {
 	return func(c *gin.Context) {
+		ip, now := sourceIP(c), time.Now()
+		if wait, blocked := s.authFails.blocked(ip, now); blocked {
+			rateLimited(c, wait, "too many failed authentications from this address")
+			return
+		}
 		h := c.GetHeader("Authorization")
 		key, ok := strings.CutPrefix(h, "Bearer ")
 		if !ok || key == "" {
+			s.authFails.failed(ip, now)
 			c.Header("WWW-Authenticate", `Bearer realm="tributary"`)
 			fail(c, models.Errorf(models.ErrCodeUnauthorized, "missing bearer API key in the Authorization header"))
 			return
 		}
 		p, err := s.deps.Accounts.Authenticate(c.Request.Context(), strings.TrimSpace(key))
 		if err != nil {
+			var e *models.Error
+			if errors.As(err, &e) && e.Code == models.ErrCodeUnauthorized {
+				s.authFails.failed(ip, now)
+			}
 			fail(c, err)
 			return
 		}
@@ -107,8 +167,7 @@ func (s *Server) authenticate(role string) gin.HandlerFunc {
 			return
 		}
 		if wait, ok := s.limiter.allow(p.KeyID); !ok {
-			c.Header("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-			fail(c, models.Errorf(models.ErrCodeRateLimited, "rate limit exceeded for this API key; retry in %s", wait.Round(time.Millisecond)))
+			rateLimited(c, wait, "rate limit exceeded for this API key")
 			return
 		}
 		c.Set(ctxPrincipal, p)
@@ -125,45 +184,6 @@ func principalOf(c *gin.Context) accounts.Principal {
 
 // accountID is the authenticated ISV's account; every ISV query is scoped by it.
 func accountID(c *gin.Context) string { return principalOf(c).AccountID }
-
-// keyLimiter is a token bucket per API key.
-type keyLimiter struct {
-	mu     sync.Mutex
-	r      rate.Limit
-	burst  int
-	byKey  map[string]*rate.Limiter
-	pruned time.Time
-}
-
-func newKeyLimiter(perSecond float64, burst int) *keyLimiter {
-	return &keyLimiter{r: rate.Limit(perSecond), burst: burst, byKey: map[string]*rate.Limiter{}, pruned: time.Now()}
-}
-
-// allow takes a token for key, or says how long until one is free.
-func (k *keyLimiter) allow(key string) (time.Duration, bool) {
-	now := time.Now()
-	k.mu.Lock()
-	l, ok := k.byKey[key]
-	if !ok {
-		l = rate.NewLimiter(k.r, k.burst)
-		k.byKey[key] = l
-	}
-	if now.Sub(k.pruned) > 10*time.Minute && len(k.byKey) > 10000 {
-		for key, l := range k.byKey {
-			if l.TokensAt(now) >= float64(k.burst) {
-				delete(k.byKey, key)
-			}
-		}
-		k.pruned = now
-	}
-	k.mu.Unlock()
-	r := l.ReserveN(now, 1)
-	if d := r.DelayFrom(now); d > 0 {
-		r.CancelAt(now)
-		return d, false
-	}
-	return 0, true
-}
 
 type httpMetrics struct {
 	requests *prometheus.CounterVec

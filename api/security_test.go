@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 
@@ -17,11 +18,13 @@ import (
 
 	"github.com/tributary/tributary/accounts"
 	"github.com/tributary/tributary/config"
+	"github.com/tributary/tributary/connectors"
 	"github.com/tributary/tributary/forwarding"
 	"github.com/tributary/tributary/forwarding/signing"
 	"github.com/tributary/tributary/forwarding/signing/signingtest"
 	"github.com/tributary/tributary/secrets"
 	"github.com/tributary/tributary/storage/storagetest"
+	"github.com/tributary/tributary/sync/connections"
 )
 
 // secAPI is a server on the real accounts and forwarding services, for the
@@ -57,11 +60,15 @@ func newSecAPI(t *testing.T, db *gorm.DB, tune ...func(*config.Config)) *secAPI 
 	a.accA, a.keyA, a.accB, a.keyB = accA.ID, keyA, accB.ID, keyB
 	a.admin, err = a.accts.CreateAdminKey(ctx)
 	require.NoError(t, err)
-	h := New(Deps{Config: &cfg, Logger: slog.New(slog.DiscardHandler), Registry: prometheus.NewRegistry(),
-		Ready: func(context.Context) error { return nil }, Accounts: a.accts, Forwarding: a.fwd}).Handler()
-	a.srv = httptest.NewServer(h)
+	sw := &switchHandler{}
+	a.srv = httptest.NewServer(sw)
 	t.Cleanup(a.srv.Close)
 	a.url = a.srv.URL
+	conns, err := connections.New(connections.Config{DB: db, Box: box, Apps: connectors.NewRegistry(keyApp{}),
+		Publisher: a.fwd, Accounts: a.accts, ExternalURL: a.url})
+	require.NoError(t, err)
+	sw.h = New(Deps{Config: &cfg, Logger: slog.New(slog.DiscardHandler), Registry: prometheus.NewRegistry(),
+		Ready: func(context.Context) error { return nil }, Accounts: a.accts, Forwarding: a.fwd, Connections: conns}).Handler()
 	return a
 }
 
@@ -192,5 +199,73 @@ func TestSecurityCrossTenantReplayFailsTheAccountCheck(t *testing.T) {
 			st, body := a.getBytes(t, path)
 			require.Equal(t, http.StatusNotFound, st, path+": "+string(body))
 		}
+	})
+}
+
+// Attack: NUL bytes and invalid UTF-8 in paths, queries and JSON bodies
+// reached PostgreSQL, which answered 500 in 20+ places — including the
+// unauthenticated /oauth/callback?state=%00. Each is now a 400 with the
+// contract's error body on both databases.
+func TestSecurityNULAndInvalidUTF8Are400(t *testing.T) {
+	t.Parallel()
+	storagetest.Each(t, func(t *testing.T, db *gorm.DB) {
+		a := newSecAPI(t, db)
+		st, wh := a.do(t, http.MethodPost, "/v1/webhooks", a.keyA, map[string]any{"address": "https://hooks.example.com/a", "topic": []string{"*"}})
+		require.Equal(t, http.StatusCreated, st, wh)
+		id := wh["id"].(string)
+		cases := []struct {
+			name, method, path, key, body string
+		}{
+			{"callback state NUL", "GET", "/oauth/callback?state=%00&code=x", "", ""},
+			{"callback state invalid UTF-8", "GET", "/oauth/callback?state=%ff%fe", "", ""},
+			{"callback code NUL", "GET", "/oauth/callback?state=abc&code=a%00b", "", ""},
+			{"webhook id NUL", "GET", "/v1/webhooks/wh_%00", a.keyA, ""},
+			{"webhook id invalid UTF-8", "GET", "/v1/webhooks/wh_%c3%28", a.keyA, ""},
+			{"delete webhook NUL", "DELETE", "/v1/webhooks/%00", a.keyA, ""},
+			{"deliveries status NUL", "GET", "/v1/webhooks/" + id + "/deliveries?status=%00", a.keyA, ""},
+			{"deliveries cursor invalid", "GET", "/v1/deliveries?cursor=%ff", a.keyA, ""},
+			{"events topic NUL", "GET", "/v1/events?topic=crm%00", a.keyA, ""},
+			{"events after invalid", "GET", "/v1/events?after=%80", a.keyA, ""},
+			{"connections userId NUL", "GET", "/v1/connections?userId=u%00", a.keyA, ""},
+			{"connections userId invalid", "GET", "/v1/connections?userId=%fe", a.keyA, ""},
+			{"connection id NUL", "GET", "/v1/connections/con_%00", a.keyA, ""},
+			{"dead letters webhookId NUL", "GET", "/v1/dead-letters?webhookId=%00", a.keyA, ""},
+			{"resend id NUL", "POST", "/v1/deliveries/%00/resend", a.keyA, ""},
+			{"jwks account NUL", "GET", "/.well-known/jwks/acc_%00.json", "", ""},
+			{"admin account NUL", "PATCH", "/v1/admin/accounts/acc_%00", a.admin, `{"defaultPollInterval":"1h"}`},
+			{"query name NUL", "GET", "/v1/webhooks?%00=1", a.keyA, ""},
+			{"body address NUL", "POST", "/v1/webhooks", a.keyA, `{"address":"https://a.example/\u0000","topic":["*"]}`},
+			{"body topic NUL", "PATCH", "/v1/webhooks/" + id, a.keyA, `{"topic":["crm/contacts\u0000"]}`},
+			{"body key NUL", "POST", "/v1/connections", a.keyA, `{"app":"keyapp","userId":"u","credentials":{"api_key\u0000":"good"}}`},
+			{"body userId invalid UTF-8", "POST", "/v1/connections", a.keyA, "{\"app\":\"keyapp\",\"userId\":\"u\xff\",\"credentials\":{\"api_key\":\"good\"}}"},
+			{"body userName NUL", "POST", "/v1/connections", a.keyA, `{"app":"keyapp","userId":"u","userName":"\u0000","credentials":{"api_key":"good"}}`},
+			{"body session NUL", "POST", "/v1/connect-sessions", a.keyA, `{"app":"keyapp","userId":"\u0000","redirectUrl":"https://x.example/"}`},
+			{"admin account name NUL", "POST", "/v1/admin/accounts", a.admin, `{"name":"A\u0000"}`},
+			{"admin account name invalid", "POST", "/v1/admin/accounts", a.admin, "{\"name\":\"\xc3\x28\"}"},
+			{"test topic NUL", "POST", "/v1/webhooks/" + id + "/test", a.keyA, `{"topic":"crm/\u0000"}`},
+			{"replay webhookId NUL", "POST", "/v1/dead-letters/replay", a.keyA, `{"webhookId":"\u0000"}`},
+		}
+		for _, tc := range cases {
+			var body io.Reader
+			if tc.body != "" {
+				body = strings.NewReader(tc.body)
+			}
+			resp := a.raw(t, tc.method, tc.path, tc.key, body)
+			raw, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			require.NoError(t, err)
+			require.Equal(t, http.StatusBadRequest, resp.StatusCode, "%s: %s", tc.name, raw)
+			var out map[string]any
+			require.NoError(t, json.Unmarshal(raw, &out), tc.name)
+			require.Equal(t, "invalid_request", errCode(out), tc.name)
+			require.NotEmpty(t, out["error"].(map[string]any)["message"], tc.name)
+		}
+		// Nothing was written by any of them.
+		st, list := a.do(t, http.MethodGet, "/v1/webhooks", a.keyA, nil)
+		require.Equal(t, http.StatusOK, st)
+		require.Len(t, list["data"], 1)
+		st, list = a.do(t, http.MethodGet, "/v1/connections", a.keyA, nil)
+		require.Equal(t, http.StatusOK, st)
+		require.Empty(t, list["data"])
 	})
 }

@@ -48,21 +48,33 @@ type Deps struct {
 
 // Server is the HTTP API.
 type Server struct {
-	deps    Deps
-	engine  *gin.Engine
-	limiter *keyLimiter
-	metrics *httpMetrics
+	deps         Deps
+	engine       *gin.Engine
+	limiter      *buckets // per API key
+	authFails    *authFailures
+	inboundRate  *buckets // per source IP
+	inboundSlots chan struct{}
+	metrics      *httpMetrics
 }
 
 // New builds the server and its routes.
 func New(d Deps) *Server {
 	gin.SetMode(gin.ReleaseMode)
+	a := d.Config.API
 	s := &Server{deps: d, engine: gin.New(),
-		limiter: newKeyLimiter(d.Config.API.RateLimit, d.Config.API.RateBurst),
-		metrics: newHTTPMetrics(d.Registry)}
+		limiter:      newBuckets(a.RateLimit, a.RateBurst),
+		authFails:    &authFailures{buckets: newBuckets(a.AuthFailureRate, a.AuthFailureBurst)},
+		inboundRate:  newBuckets(a.InboundRateLimit, a.InboundRateBurst),
+		inboundSlots: make(chan struct{}, max(1, a.InboundConcurrency)),
+		metrics:      newHTTPMetrics(d.Registry)}
 	s.engine.HandleMethodNotAllowed = true
 	s.engine.ContextWithFallback = true
-	s.engine.Use(s.requestID, s.recover, s.logAndMeasure, s.limitBody)
+	// Client IPs come from the peer address unless api.trusted_proxies names
+	// the proxies whose X-Forwarded-For is believed.
+	if err := s.engine.SetTrustedProxies(a.TrustedProxies); err != nil {
+		d.Logger.Error("api.trusted_proxies", "err", err)
+	}
+	s.engine.Use(s.requestID, s.recover, s.logAndMeasure, s.securityHeaders, s.validInput, s.limitBody)
 	s.engine.NoRoute(func(c *gin.Context) { fail(c, errNotFoundRoute) })
 	s.engine.NoMethod(func(c *gin.Context) { fail(c, errMethod) })
 	s.routes()

@@ -110,6 +110,9 @@ type API struct {
 	// (missing or invalid keys) allowed per source IP; above it every
 	// authenticated route answers 429 to that IP without a database lookup.
 	AuthFailureRate float64 `key:"auth_failure_rate" help:"failed authentications per second allowed per source IP"`
+	// TrustedProxies are the proxy addresses or CIDRs whose X-Forwarded-For
+	// names the client for per-IP limits; empty: the peer address is the client.
+	TrustedProxies []string `key:"trusted_proxies" help:"proxies (IPs/CIDRs) whose X-Forwarded-For is trusted"`
 	// AuthFailureBurst is the burst of failed authentications per source IP.
 	AuthFailureBurst int `key:"auth_failure_burst" help:"burst of failed authentications per source IP"`
 }
@@ -334,6 +337,11 @@ func (c *Config) Validate() error {
 	}
 	if c.Dispatcher.DefaultTimeout > c.Dispatcher.MaxTimeout {
 		bad("dispatcher.default_timeout", "exceeds dispatcher.max_timeout")
+	}
+	for _, p := range c.API.TrustedProxies {
+		if _, _, err := net.ParseCIDR(p); err != nil && net.ParseIP(p) == nil {
+			bad("api.trusted_proxies", "%q is not an IP address or CIDR", p)
+		}
 	}
 	if c.API.WriteTimeout > 0 && c.API.WriteTimeout <= c.Dispatcher.MaxTimeout {
 		bad("api.write_timeout", "must exceed dispatcher.max_timeout (%s): a webhook test waits for one delivery", c.Dispatcher.MaxTimeout)
