@@ -3,8 +3,8 @@ package api
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
