@@ -128,6 +128,14 @@ type DeletionLister interface {
 	ListDeleted(ctx context.Context, c *Conn, object string, since, until time.Time) ([]Deletion, error)
 }
 
+// CoveredDeletionLister is a DeletionLister whose provider may vouch for
+// less than the window asked (Salesforce getDeleted's latestDateCovered):
+// deletions dated after covered may still appear later, so the next window
+// must start at covered rather than at until. A zero covered means until.
+type CoveredDeletionLister interface {
+	ListDeletedCovered(ctx context.Context, c *Conn, object string, since, until time.Time) (dels []Deletion, covered time.Time, err error)
+}
+
 // InboundRequest is a native webhook request exactly as received.
 type InboundRequest struct {
 	Method string

@@ -74,11 +74,12 @@ func New(cfg connectors.AppConfig, opts ...Option) *Connector {
 }
 
 var (
-	_ connectors.Connector      = (*Connector)(nil)
-	_ connectors.ChangeLister   = (*Connector)(nil)
-	_ connectors.DeletionLister = (*Connector)(nil)
-	_ connectors.Normalizer     = (*Connector)(nil)
-	_ connectors.OAuthApp       = (*Connector)(nil)
+	_ connectors.Connector             = (*Connector)(nil)
+	_ connectors.ChangeLister          = (*Connector)(nil)
+	_ connectors.DeletionLister        = (*Connector)(nil)
+	_ connectors.CoveredDeletionLister = (*Connector)(nil)
+	_ connectors.Normalizer            = (*Connector)(nil)
+	_ connectors.OAuthApp              = (*Connector)(nil)
 )
 
 // Info describes the app.

@@ -86,7 +86,7 @@ func FuzzDecodeDeleted(f *testing.F) {
 	seedFile(f, "testdata/get_deleted_docs.json")
 	f.Add([]byte(`{"deletedRecords":[],"earliestDateAvailable":"2013-05-03T15:57:00.000+0000","latestDateCovered":"2013-05-08T21:20:00.000+0000"}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		dels, err := decodeDeleted(body)
+		dels, _, err := decodeDeleted(body)
 		if err != nil {
 			return
 		}

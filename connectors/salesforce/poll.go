@@ -60,7 +60,10 @@ func validNextRecordsURL(s string) bool {
 		return false
 	}
 	parts := strings.Split(strings.TrimPrefix(s, "/services/data/"), "/")
-	return len(parts) == 3 && strings.HasPrefix(parts[0], "v") && parts[1] == "query" && parts[2] != ""
+	// queryAll pages come back under query too (Salesforce: "although the
+	// nextRecordsUrl has query in the URL, it still provides the remaining
+	// results from the initial QueryAll request").
+	return len(parts) == 3 && strings.HasPrefix(parts[0], "v") && (parts[1] == "query" || parts[1] == "queryAll") && parts[2] != ""
 }
 
 // buildSOQL is the query the connector sends for object from since (zero:
@@ -94,7 +97,11 @@ func formatCursor(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) 
 // (minus Lookback), ordered by SystemModstamp then Id, one query page at a
 // time. Each page's Cursor is the SystemModstamp of its last record: every
 // record strictly older is covered, and ties are re-read next time because
-// the next query uses >=. A full scan drops the WHERE clause.
+// the next query uses >=. A full scan drops the WHERE clause and uses
+// queryAll, which also returns archived activities (Tasks the archival job
+// moved away, still live records: handed on, so the scan does not take
+// them for deleted) and soft-deleted rows (IsDeleted true: left out, so the
+// scan does count them as deleted).
 func (c *Connector) ListChanges(ctx context.Context, conn *connectors.Conn, req connectors.ListRequest, fn func(connectors.Page) error) error {
 	spec, ok := specFor(req.Object)
 	if !ok {
@@ -115,7 +122,11 @@ func (c *Connector) ListChanges(ctx context.Context, conn *connectors.Conn, req 
 	if req.PageSize > 0 {
 		header = http.Header{"Sforce-Query-Options": {"batchSize=" + strconv.Itoa(min(max(req.PageSize, minBatchSize), maxBatchSize))}}
 	}
-	path := "/services/data/" + APIVersion + "/query?q=" + url.QueryEscape(buildSOQL(spec, since))
+	resource := "/query"
+	if req.FullScan {
+		resource = "/queryAll"
+	}
+	path := "/services/data/" + APIVersion + resource + "?q=" + url.QueryEscape(buildSOQL(spec, since))
 	for page := 1; ; page++ {
 		body, err := c.get(ctx, conn, path, header)
 		if err != nil {
@@ -127,6 +138,12 @@ func (c *Connector) ListChanges(ctx context.Context, conn *connectors.Conn, req 
 		}
 		out := connectors.Page{Records: make([]models.Record, 0, len(qp.Records))}
 		for _, raw := range qp.Records {
+			var flags struct {
+				IsDeleted bool `json:"IsDeleted"`
+			}
+			if err := json.Unmarshal(raw, &flags); err == nil && flags.IsDeleted {
+				continue // in the recycle bin: a deletion, not a live record
+			}
 			rec, err := normalize(req.Object, raw)
 			if err != nil {
 				return fmt.Errorf("list %s page %d: %w", req.Object, page, &connectors.ProviderError{StatusCode: http.StatusOK, Code: "MALFORMED_RECORD", Message: err.Error()})
@@ -162,27 +179,36 @@ type deletedResult struct {
 	LatestDateCovered     string `json:"latestDateCovered"`
 }
 
-// decodeDeleted parses a getDeleted answer.
-func decodeDeleted(body []byte) ([]connectors.Deletion, error) {
+// decodeDeleted parses a getDeleted answer: the deletions and
+// latestDateCovered (zero when absent).
+func decodeDeleted(body []byte) ([]connectors.Deletion, time.Time, error) {
 	var r deletedResult
 	if err := json.Unmarshal(body, &r); err != nil {
-		return nil, fmt.Errorf("malformed getDeleted answer: %w", err)
+		return nil, time.Time{}, fmt.Errorf("malformed getDeleted answer: %w", err)
 	}
 	if r.DeletedRecords == nil && r.LatestDateCovered == "" {
-		return nil, errors.New("malformed getDeleted answer: no deletedRecords")
+		return nil, time.Time{}, errors.New("malformed getDeleted answer: no deletedRecords")
+	}
+	var covered time.Time
+	if r.LatestDateCovered != "" {
+		c, err := ParseTime(r.LatestDateCovered)
+		if err != nil {
+			return nil, time.Time{}, fmt.Errorf("malformed getDeleted answer: latestDateCovered: %w", err)
+		}
+		covered = c
 	}
 	out := make([]connectors.Deletion, 0, len(r.DeletedRecords))
 	for _, d := range r.DeletedRecords {
 		if d.ID == "" {
-			return nil, errors.New("malformed getDeleted answer: record without id")
+			return nil, time.Time{}, errors.New("malformed getDeleted answer: record without id")
 		}
 		at, err := ParseTime(d.DeletedDate)
 		if err != nil {
-			return nil, fmt.Errorf("malformed getDeleted answer: %w", err)
+			return nil, time.Time{}, fmt.Errorf("malformed getDeleted answer: %w", err)
 		}
 		out = append(out, connectors.Deletion{RemoteID: d.ID, DeletedAt: at})
 	}
-	return out, nil
+	return out, covered, nil
 }
 
 // ListDeleted lists the records of object deleted in [since, until] through
@@ -193,19 +219,28 @@ func decodeDeleted(body []byte) ([]connectors.Deletion, error) {
 // getDeleted (OpportunityStage) all return connectors.ErrWindowExpired, so
 // sync runs a full scan instead.
 func (c *Connector) ListDeleted(ctx context.Context, conn *connectors.Conn, object string, since, until time.Time) ([]connectors.Deletion, error) {
+	dels, _, err := c.ListDeletedCovered(ctx, conn, object, since, until)
+	return dels, err
+}
+
+// ListDeletedCovered is ListDeleted that also returns getDeleted's
+// latestDateCovered: Salesforce vouches for deletions only up to it (a
+// delete in a transaction still open is dated earlier but listed later), so
+// the next window starts there rather than at until.
+func (c *Connector) ListDeletedCovered(ctx context.Context, conn *connectors.Conn, object string, since, until time.Time) ([]connectors.Deletion, time.Time, error) {
 	spec, ok := specFor(object)
 	if !ok {
-		return nil, fmt.Errorf("salesforce list deleted %q: %w", object, connectors.ErrUnsupportedObject)
+		return nil, time.Time{}, fmt.Errorf("salesforce list deleted %q: %w", object, connectors.ErrUnsupportedObject)
 	}
 	if !spec.GetDeleted {
-		return nil, fmt.Errorf("salesforce list deleted %s: getDeleted is not supported for this sObject, full scan needed: %w", spec.SObject, connectors.ErrWindowExpired)
+		return nil, time.Time{}, fmt.Errorf("salesforce list deleted %s: getDeleted is not supported for this sObject, full scan needed: %w", spec.SObject, connectors.ErrWindowExpired)
 	}
 	now := c.now().UTC()
 	if until.IsZero() || until.After(now) {
 		until = now
 	}
 	if since.Before(now.Add(-DeletedRetention)) {
-		return nil, fmt.Errorf("salesforce list deleted %s since %s: older than 15 days: %w", spec.SObject, since.Format(time.RFC3339), connectors.ErrWindowExpired)
+		return nil, time.Time{}, fmt.Errorf("salesforce list deleted %s since %s: older than 15 days: %w", spec.SObject, since.Format(time.RFC3339), connectors.ErrWindowExpired)
 	}
 	if until.Sub(since) < 2*time.Minute {
 		since = until.Add(-2 * time.Minute)
@@ -216,13 +251,16 @@ func (c *Connector) ListDeleted(ctx context.Context, conn *connectors.Conn, obje
 	if err != nil {
 		var pe *connectors.ProviderError
 		if errors.As(err, &pe) && pe.Code == "INVALID_REPLICATION_DATE" {
-			return nil, fmt.Errorf("salesforce list deleted %s: %s: %w", spec.SObject, pe.Message, connectors.ErrWindowExpired)
+			return nil, time.Time{}, fmt.Errorf("salesforce list deleted %s: %s: %w", spec.SObject, pe.Message, connectors.ErrWindowExpired)
 		}
-		return nil, fmt.Errorf("salesforce list deleted %s: %w", spec.SObject, err)
+		return nil, time.Time{}, fmt.Errorf("salesforce list deleted %s: %w", spec.SObject, err)
 	}
-	dels, err := decodeDeleted(body)
+	dels, covered, err := decodeDeleted(body)
 	if err != nil {
-		return nil, fmt.Errorf("salesforce list deleted %s: %w", spec.SObject, &connectors.ProviderError{StatusCode: http.StatusOK, Code: "MALFORMED_RESPONSE", Message: err.Error()})
+		return nil, time.Time{}, fmt.Errorf("salesforce list deleted %s: %w", spec.SObject, &connectors.ProviderError{StatusCode: http.StatusOK, Code: "MALFORMED_RESPONSE", Message: err.Error()})
 	}
-	return dels, nil
+	if !covered.IsZero() && covered.After(until) {
+		covered = until
+	}
+	return dels, covered, nil
 }

@@ -296,13 +296,26 @@ func (r *Runner) pollObject(ctx context.Context, st *run, lister connectors.Chan
 	last, seen := cursors[deletedKey(object)]
 	silent := r.baselineFor(st.conn, seen)
 	fullScan, deletionsSeen := false, true
+	// deletedUntil is where the next deletion window starts.
+	deletedUntil := passStart
 	if seen && deleter != nil {
 		since, err := time.Parse(time.RFC3339Nano, last)
 		if err != nil {
 			return fmt.Errorf("bad deletion cursor %q: %w", last, err)
 		}
 		since = since.Add(-cmp.Or(r.DeletionLookback, DefaultDeletionLookback))
-		dels, err := deleter.ListDeleted(ctx, cc, object, since, passStart)
+		var dels []connectors.Deletion
+		if cl, ok := deleter.(connectors.CoveredDeletionLister); ok {
+			// The provider vouches for deletions up to covered only: the
+			// next window starts there (Salesforce latestDateCovered).
+			var covered time.Time
+			dels, covered, err = cl.ListDeletedCovered(ctx, cc, object, since, passStart)
+			if err == nil && !covered.IsZero() && covered.Before(deletedUntil) {
+				deletedUntil = covered
+			}
+		} else {
+			dels, err = deleter.ListDeleted(ctx, cc, object, since, passStart)
+		}
 		switch {
 		case errors.Is(err, connectors.ErrWindowExpired), errors.Is(err, connectors.ErrUnsupportedObject):
 			// No deletion listing covers the window: only a completed full
@@ -379,7 +392,7 @@ func (r *Runner) pollObject(ctx context.Context, st *run, lister connectors.Chan
 	}
 	// The pass completed: a full scan may now delete what it did not see, and
 	// the deletion window starts at this pass.
-	return r.endPass(ctx, st, object, gen, silent, passStart, cursors, deletionsSeen)
+	return r.endPass(ctx, st, object, gen, silent, passStart, deletedUntil, cursors, deletionsSeen)
 }
 
 // validatePage refuses a page reconcile could not trust.

@@ -97,3 +97,83 @@ func TestSalesforceConnector(t *testing.T) {
 		assert.Positive(t, b.conn(t).Generation)
 	})
 }
+
+// sfSetup points the runner at a fresh Salesforce fake org.
+func sfSetup(t *testing.T, b *bundle, db *gorm.DB) (*sffake.Fake, string) {
+	t.Helper()
+	f := sffake.New(sffake.WithClock(b.clk.Now), sffake.WithPageSize(200), sffake.WithSessionTTL(365*24*time.Hour))
+	srv := httptest.NewServer(f)
+	t.Cleanup(srv.Close)
+	org := f.NewTenant()
+	access, _, err := f.Tokens(org)
+	require.NoError(t, err)
+	b.runner.Apps = fakeApps{salesforce.New(connectors.AppConfig{BaseURL: srv.URL}, salesforce.WithClock(b.clk.Now))}
+	b.runner.Opener = &sfOpener{url: srv.URL, access: access}
+	require.NoError(t, db.Model(&models.Connection{}).Where("id = ?", b.connID).Updates(map[string]any{"app": "salesforce", "external_id": org}).Error)
+	return f, org
+}
+
+// TestSalesforceLatestDateCovered: getDeleted vouches only up to
+// latestDateCovered (here 10 minutes behind). A delete committed late, dated
+// inside the last window but after what it covered, is still found because
+// the next window starts at latestDateCovered; starting at the last pass
+// (minus the 5-minute lookback) missed it.
+func TestSalesforceLatestDateCovered(t *testing.T) {
+	storagetest.Each(t, func(t *testing.T, db *gorm.DB) {
+		b := setup(t, db)
+		f, org := sfSetup(t, b, db)
+		id, err := f.Create(org, "Contact", map[string]any{"LastName": "Lovelace"})
+		require.NoError(t, err)
+		b.clk.Add(time.Minute)
+		_, err = b.run(t)
+		require.NoError(t, err)
+		b.pub.take()
+
+		f.SetCoverageLag(10 * time.Minute)
+		b.clk.Add(time.Hour)
+		passEnd := b.clk.Now()
+		res, err := b.run(t)
+		require.NoError(t, err, "%+v", res)
+		require.Empty(t, dataEvents(b.pub.take()))
+
+		// A delete of a long transaction, dated 8 minutes before that pass,
+		// commits only now.
+		b.clk.Add(time.Hour)
+		require.NoError(t, f.DeleteAt(org, "Contact", id, passEnd.Add(-8*time.Minute)))
+		res, err = b.run(t)
+		require.NoError(t, err, "%+v", res)
+		envs := dataEvents(b.pub.take())
+		require.Equal(t, []string{"crm/contacts:deleted"}, topicsOf(envs))
+		assert.Contains(t, string(envs[0].DataPayload), id)
+	})
+}
+
+// TestSalesforceFullScanKeepsArchivedTasks: a full scan (after the 15-day
+// getDeleted window expired) reads with queryAll, which returns Tasks the
+// archival job moved away: an archived Task is not a deletion, a Task in
+// the recycle bin is.
+func TestSalesforceFullScanKeepsArchivedTasks(t *testing.T) {
+	storagetest.Each(t, func(t *testing.T, db *gorm.DB) {
+		b := setup(t, db)
+		f, org := sfSetup(t, b, db)
+		archived, err := f.Create(org, "Task", map[string]any{"Subject": "Old call", "Status": "Completed"})
+		require.NoError(t, err)
+		binned, err := f.Create(org, "Task", map[string]any{"Subject": "Mistake", "Status": "Not Started"})
+		require.NoError(t, err)
+		b.clk.Add(time.Minute)
+		_, err = b.run(t)
+		require.NoError(t, err)
+		b.pub.take()
+
+		b.clk.Add(time.Hour)
+		require.NoError(t, f.Archive(org, "Task", archived))
+		require.NoError(t, f.Delete(org, "Task", binned))
+		b.clk.Add(16 * 24 * time.Hour)
+		res, err := b.run(t)
+		require.NoError(t, err, "%+v", res)
+		envs := dataEvents(b.pub.take())
+		require.Equal(t, []string{"crm/tasks:deleted"}, topicsOf(envs))
+		assert.Contains(t, string(envs[0].DataPayload), binned)
+		assert.NotContains(t, string(envs[0].DataPayload), archived)
+	})
+}

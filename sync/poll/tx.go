@@ -170,14 +170,15 @@ func (r *Runner) nextGeneration(ctx context.Context, st *run) (int64, error) {
 }
 
 // endPass closes a completed pass over object: a full scan marks what it did
-// not see deleted, and the deletion window moves to passStart.
-func (r *Runner) endPass(ctx context.Context, st *run, object string, gen int64, silent baseline, passStart time.Time,
+// not see deleted, and the deletion window moves to deletedUntil (passStart,
+// or earlier where the provider covered less).
+func (r *Runner) endPass(ctx context.Context, st *run, object string, gen int64, silent baseline, passStart, deletedUntil time.Time,
 	cursors map[string]string, deletionsSeen bool) error {
 	var counts Counts
 	val := passStart.Format(time.RFC3339Nano)
 	set := map[string]string{}
 	if deletionsSeen {
-		set[deletedKey(object)] = val
+		set[deletedKey(object)] = deletedUntil.Format(time.RFC3339Nano)
 	}
 	if gen > 0 {
 		set[scannedKey(object)] = val

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -44,8 +45,13 @@ func (f *Fake) routes() {
 	m.HandleFunc("GET /services/data/{version}/query", f.api(f.query))
 	m.HandleFunc("GET /services/data/{version}/query/{$}", f.api(f.query))
 	m.HandleFunc("GET /services/data/{version}/query/{locator}", f.api(f.queryMore))
+	m.HandleFunc("GET /services/data/{version}/queryAll", f.api(f.queryAll))
+	m.HandleFunc("GET /services/data/{version}/queryAll/{$}", f.api(f.queryAll))
+	m.HandleFunc("GET /services/data/{version}/queryAll/{locator}", f.api(f.queryMore))
 	m.HandleFunc("GET /services/data/{version}/sobjects/{sobject}/deleted/{$}", f.api(f.getDeleted))
 	m.HandleFunc("GET /services/data/{version}/sobjects/{sobject}/deleted", f.api(f.getDeleted))
+	m.HandleFunc("GET /services/data/{version}/sobjects/{sobject}/updated/{$}", f.api(f.getUpdated))
+	m.HandleFunc("GET /services/data/{version}/sobjects/{sobject}/updated", f.api(f.getUpdated))
 	m.HandleFunc("POST /services/data/{version}/sobjects/{sobject}/{$}", f.api(f.createRecord))
 	m.HandleFunc("POST /services/data/{version}/sobjects/{sobject}", f.api(f.createRecord))
 	m.HandleFunc("GET /services/data/{version}/sobjects/{sobject}/{id}", f.api(f.retrieve))
@@ -82,8 +88,15 @@ func (f *Fake) api(h apiHandler) http.HandlerFunc {
 		}
 		t := f.tenants[s.org]
 		if v := r.PathValue("version"); v != "" {
-			if m := versionRE.FindStringSubmatch(v); m == nil || atoi(m[1]) < 29 {
+			m := versionRE.FindStringSubmatch(v)
+			switch {
+			case m == nil || atoi(m[1]) > LatestAPIVersion:
 				notFound(w)
+				return
+			case atoi(m[1]) <= LastRetiredAPIVersion:
+				// Salesforce's API End-of-Life policy: a retired version
+				// answers 410 GONE on every resource.
+				writeError(w, http.StatusGone, "GONE", fmt.Sprintf("API version %s is retired and unavailable", v))
 				return
 			}
 		}
@@ -167,8 +180,16 @@ type queryResponse struct {
 	Records        []json.RawMessage `json:"records"`
 }
 
-// query serves GET /services/data/vXX.X/query?q=SOQL.
-func (f *Fake) query(w http.ResponseWriter, r *http.Request, t *tenant) {
+// query serves GET /services/data/vXX.X/query?q=SOQL: live records, without
+// the recycle bin and without archived activities.
+func (f *Fake) query(w http.ResponseWriter, r *http.Request, t *tenant) { f.runQuery(w, r, t, false) }
+
+// queryAll serves GET /services/data/vXX.X/queryAll?q=SOQL: like query, plus
+// soft-deleted rows (IsDeleted true) and archived Tasks (IsArchived true).
+// Its nextRecordsUrl says query, as Salesforce's does.
+func (f *Fake) queryAll(w http.ResponseWriter, r *http.Request, t *tenant) { f.runQuery(w, r, t, true) }
+
+func (f *Fake) runQuery(w http.ResponseWriter, r *http.Request, t *tenant, all bool) {
 	q := r.URL.Query().Get("q")
 	if q == "" {
 		writeError(w, http.StatusBadRequest, "MALFORMED_QUERY", "A query string has to be specified")
@@ -181,7 +202,7 @@ func (f *Fake) query(w http.ResponseWriter, r *http.Request, t *tenant) {
 		return
 	}
 	version := r.PathValue("version")
-	rows := sortedRecords(t, parsed)
+	rows := sortedRecords(t, parsed, all)
 	loc := &locator{org: t.orgID, version: version, batch: f.batchSize(r), touched: f.clock()}
 	for _, v := range rows {
 		loc.rows = append(loc.rows, renderRecord(version, parsed.SObject, v, parsed.Fields))
@@ -281,12 +302,66 @@ func (f *Fake) getDeleted(w http.ResponseWriter, r *http.Request, t *tenant) {
 		DeletedRecords        []deletedRecord `json:"deletedRecords"`
 		EarliestDateAvailable string          `json:"earliestDateAvailable"`
 		LatestDateCovered     string          `json:"latestDateCovered"`
-	}{DeletedRecords: []deletedRecord{}, EarliestDateAvailable: sfTime(earliest), LatestDateCovered: sfTime(end)}
+	}{DeletedRecords: []deletedRecord{}, EarliestDateAvailable: sfTime(earliest), LatestDateCovered: sfTime(f.coveredLocked(end))}
 	for _, d := range t.deleted[sobject] {
 		if !d.at.Before(start) && !d.at.After(end) {
 			resp.DeletedRecords = append(resp.DeletedRecords, deletedRecord{ID: d.id, DeletedDate: sfTime(d.at)})
 		}
 	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// coveredLocked is latestDateCovered for a window ending at end: the fake
+// lags coverageLag behind its clock, as Salesforce does while long
+// transactions are still open.
+func (f *Fake) coveredLocked(end time.Time) time.Time {
+	if c := f.clock().Add(-f.coverageLag).Truncate(time.Minute); c.Before(end) {
+		return c
+	}
+	return end
+}
+
+// getUpdated serves GET /services/data/vXX.X/sobjects/{type}/updated/?start=&end=
+// (ids of live records whose SystemModstamp is in the window; 30 days back).
+func (f *Fake) getUpdated(w http.ResponseWriter, r *http.Request, t *tenant) {
+	sobject, ok := canonicalSObject(r.PathValue("sobject"))
+	if !ok || !replicateable[sobject] {
+		notFound(w)
+		return
+	}
+	qs := r.URL.Query()
+	start, ok1 := parseReplicationDate(qs.Get("start"))
+	end, ok2 := parseReplicationDate(qs.Get("end"))
+	if qs.Get("start") == "" || qs.Get("end") == "" {
+		writeError(w, http.StatusBadRequest, "MISSING_ARGUMENT", "start and end are both required")
+		return
+	}
+	if !ok1 || !ok2 {
+		writeError(w, http.StatusBadRequest, "MALFORMED_QUERY", "start and end must be ISO 8601 dateTimes")
+		return
+	}
+	now := f.clock().Truncate(time.Minute)
+	if end.After(now) {
+		end = now
+	}
+	if !end.After(start.Add(time.Minute)) {
+		writeError(w, http.StatusBadRequest, "INVALID_REPLICATION_DATE", "startDate must chronologically precede endDate by more than one minute")
+		return
+	}
+	if start.Before(now.Add(-UpdatedRetention)) {
+		writeError(w, http.StatusBadRequest, "INVALID_REPLICATION_DATE", "startDate is before the earliest date available "+sfTime(now.Add(-UpdatedRetention)))
+		return
+	}
+	resp := struct {
+		IDs               []string `json:"ids"`
+		LatestDateCovered string   `json:"latestDateCovered"`
+	}{IDs: []string{}, LatestDateCovered: sfTime(f.coveredLocked(end))}
+	for id, rec := range t.records[sobject] {
+		if at, ok := rec.values["SystemModstamp"].(time.Time); ok && !at.Before(start) && !at.After(end) {
+			resp.IDs = append(resp.IDs, id)
+		}
+	}
+	sort.Strings(resp.IDs)
 	writeJSON(w, http.StatusOK, resp)
 }
 
@@ -379,8 +454,7 @@ func (f *Fake) deleteRecord(w http.ResponseWriter, r *http.Request, t *tenant) {
 		writeError(w, http.StatusNotFound, "ENTITY_IS_DELETED", "entity is deleted")
 		return
 	}
-	delete(t.records[sobject], id)
-	t.deleted[sobject] = append(t.deleted[sobject], deletion{id: id, at: f.clock()})
+	f.deleteLocked(t, sobject, id, f.clock())
 	w.WriteHeader(http.StatusNoContent)
 }
 

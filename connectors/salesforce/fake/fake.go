@@ -31,8 +31,17 @@ const (
 	// DefaultSessionTTL is how long an access token lives (Salesforce's
 	// default session timeout is two hours; expiry is not announced).
 	DefaultSessionTTL = 2 * time.Hour
-	// DeletedRetention is how far back getDeleted answers.
+	// DeletedRetention is how far back getDeleted answers (and how long the
+	// recycle bin keeps soft-deleted rows for queryAll).
 	DeletedRetention = 15 * 24 * time.Hour
+	// UpdatedRetention is how far back getUpdated answers.
+	UpdatedRetention = 30 * 24 * time.Hour
+	// LatestAPIVersion is the newest REST API version the fake serves
+	// (the version of Salesforce's current REST docs); a newer one answers 404 NOT_FOUND.
+	LatestAPIVersion = 68
+	// LastRetiredAPIVersion is the newest retired version: 7.0–30.0 are
+	// retired (Summer '25) and answer 410 GONE.
+	LastRetiredAPIVersion = 30
 	// locatorTTL is how long an idle query locator stays valid.
 	locatorTTL = 15 * time.Minute
 	codeTTL    = 15 * time.Minute
@@ -59,8 +68,11 @@ type Fake struct {
 	refresh    map[string]string   // refresh token → org id
 	codes      map[string]*authCode
 	locators   map[string]*locator
-	seq        int
-	mux        *http.ServeMux
+	// coverageLag is how far getDeleted/getUpdated's latestDateCovered
+	// trails the clock (long transactions still open).
+	coverageLag time.Duration
+	seq         int
+	mux         *http.ServeMux
 }
 
 type session struct {
@@ -73,6 +85,9 @@ type tenant struct {
 	userID   string
 	username string
 	records  map[string]map[string]*record // sObject → id → record
+	// bin is the recycle bin: soft-deleted rows (IsDeleted true), which
+	// queryAll still returns.
+	bin      map[string]map[string]*record
 	deleted  map[string][]deletion
 	fails    []string
 	apiCalls int
@@ -165,6 +180,7 @@ func (f *Fake) NewTenant() string {
 		orgID:   f.newID(orgPrefix),
 		records: map[string]map[string]*record{},
 		deleted: map[string][]deletion{},
+		bin:     map[string]map[string]*record{},
 	}
 	for s := range schema {
 		t.records[s] = map[string]*record{}
@@ -339,9 +355,61 @@ func (f *Fake) Delete(org, sobject, id string) error {
 	if t == nil || t.records[sobject] == nil || t.records[sobject][id] == nil {
 		return ErrNotFound
 	}
-	delete(t.records[sobject], id)
-	t.deleted[sobject] = append(t.deleted[sobject], deletion{id: id, at: f.clock()})
+	f.deleteLocked(t, sobject, id, f.clock())
 	return nil
+}
+
+// DeleteAt deletes a record whose deletion is dated at, earlier than now: a
+// delete done in a long transaction that commits only now, so getDeleted
+// lists it under an earlier deletedDate than windows already read.
+func (f *Fake) DeleteAt(org, sobject, id string, at time.Time) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	t := f.tenants[org]
+	if t == nil || t.records[sobject] == nil || t.records[sobject][id] == nil {
+		return ErrNotFound
+	}
+	f.deleteLocked(t, sobject, id, at.UTC())
+	return nil
+}
+
+// deleteLocked moves a record to the recycle bin (IsDeleted true,
+// SystemModstamp bumped) and writes it to the delete log getDeleted reads.
+func (f *Fake) deleteLocked(t *tenant, sobject, id string, at time.Time) {
+	rec := t.records[sobject][id]
+	delete(t.records[sobject], id)
+	if hasField(sobject, "IsDeleted") {
+		rec.values["IsDeleted"] = true
+		rec.values["SystemModstamp"] = f.clock()
+		if t.bin[sobject] == nil {
+			t.bin[sobject] = map[string]*record{}
+		}
+		t.bin[sobject][id] = rec
+	}
+	t.deleted[sobject] = append(t.deleted[sobject], deletion{id: id, at: at})
+}
+
+// Archive archives an activity (Task), as Salesforce's archival job does
+// with old closed activities: query no longer returns it, queryAll does,
+// with IsArchived true. It is not a deletion.
+func (f *Fake) Archive(org, sobject, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	t := f.tenants[org]
+	if t == nil || !hasField(sobject, "IsArchived") || t.records[sobject][id] == nil {
+		return ErrNotFound
+	}
+	t.records[sobject][id].values["IsArchived"] = true
+	return nil
+}
+
+// SetCoverageLag makes getDeleted and getUpdated report a latestDateCovered
+// d behind the clock (capped at the window end), as Salesforce does while
+// transactions are open.
+func (f *Fake) SetCoverageLag(d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.coverageLag = d
 }
 
 // Get returns a copy of a record's values.
@@ -420,14 +488,26 @@ func toFloat(x any) (float64, bool) {
 }
 
 // sortedRecords returns the records of sobject in org matching q, ordered
-// as q asks (ties broken by Id).
-func sortedRecords(t *tenant, q *soqlQuery) []map[string]any {
+// as q asks (ties broken by Id); all adds what queryAll sees (the recycle
+// bin and archived activities).
+func sortedRecords(t *tenant, q *soqlQuery, all bool) []map[string]any {
 	var rows []map[string]any
-	for _, r := range t.records[q.SObject] {
+	add := func(r *record) {
 		if q.Where != nil && !matches(r.values[q.Where.Field], q.Where) {
-			continue
+			return
 		}
 		rows = append(rows, r.values)
+	}
+	for _, r := range t.records[q.SObject] {
+		if archived, _ := r.values["IsArchived"].(bool); archived && !all {
+			continue // query hides archived activities
+		}
+		add(r)
+	}
+	if all {
+		for _, r := range t.bin[q.SObject] {
+			add(r)
+		}
 	}
 	sort.SliceStable(rows, func(i, j int) bool {
 		for _, o := range q.OrderBy {

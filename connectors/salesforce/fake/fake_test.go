@@ -109,7 +109,15 @@ func TestAPIErrorsAndPaging(t *testing.T) {
 	st, body = do(t, srv, "GET", "/services/data/v60.0/nope", bearer)
 	require.Equal(t, 404, st)
 	require.JSONEq(t, `[{"errorCode":"NOT_FOUND","message":"The requested resource does not exist"}]`, string(body))
-	st, _ = do(t, srv, "GET", "/services/data/v20.0/query?q=SELECT+Id+FROM+Account", bearer)
+	// Retired versions (7.0–30.0, Salesforce API End-of-Life policy) answer
+	// 410 GONE; versions newer than the current release do not exist.
+	for _, v := range []string{"v20.0", "v30.0"} {
+		st, _ = do(t, srv, "GET", "/services/data/"+v+"/query?q=SELECT+Id+FROM+Account", bearer)
+		require.Equal(t, 410, st, v)
+	}
+	st, _ = do(t, srv, "GET", "/services/data/v31.0/query?q=SELECT+Id+FROM+Account", bearer)
+	require.Equal(t, 200, st)
+	st, _ = do(t, srv, "GET", "/services/data/v99.0/query?q=SELECT+Id+FROM+Account", bearer)
 	require.Equal(t, 404, st)
 	st, body = do(t, srv, "GET", "/services/data/v60.0/query?q="+url.QueryEscape("SELECT Id FROM Account WHERE Name = 'x'"), bearer)
 	require.Equal(t, 400, st)
@@ -180,4 +188,73 @@ func TestAPIErrorsAndPaging(t *testing.T) {
 	st, body = do(t, srv, "GET", "/services/data/v60.0/sobjects/Account/"+ids[1], bearer)
 	require.Equal(t, 401, st)
 	require.Contains(t, string(body), "INVALID_SESSION_ID")
+}
+
+// TestQueryAllUpdatedAndCoverage: queryAll returns the recycle bin and
+// archived Tasks (paging on under query/, as Salesforce's nextRecordsUrl
+// does), query does not; getUpdated lists ids; latestDateCovered trails the
+// clock by the configured lag.
+func TestQueryAllUpdatedAndCoverage(t *testing.T) {
+	now := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	f := New(WithClock(func() time.Time { return now }), WithPageSize(2))
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	org := f.DefaultOrg()
+	access, _, err := f.Tokens(org)
+	require.NoError(t, err)
+	bearer := "Bearer " + access
+	var ids []string
+	for _, s := range []string{"a", "b", "c"} {
+		id, err := f.Create(org, "Task", map[string]any{"Subject": s})
+		require.NoError(t, err)
+		ids = append(ids, id)
+	}
+	require.NoError(t, f.Archive(org, "Task", ids[0]))
+	require.NoError(t, f.Delete(org, "Task", ids[1]))
+
+	soql := url.QueryEscape("SELECT Id, IsDeleted, IsArchived FROM Task ORDER BY Id")
+	st, body := do(t, srv, "GET", "/services/data/v60.0/query?q="+soql, bearer)
+	require.Equal(t, 200, st)
+	var page struct {
+		TotalSize      int
+		Done           bool
+		NextRecordsURL string
+		Records        []map[string]any
+	}
+	require.NoError(t, json.Unmarshal(body, &page))
+	require.Equal(t, 1, page.TotalSize, "query hides archived and deleted rows")
+
+	st, body = do(t, srv, "GET", "/services/data/v60.0/queryAll?q="+soql, bearer)
+	require.Equal(t, 200, st)
+	require.NoError(t, json.Unmarshal(body, &page))
+	require.Equal(t, 3, page.TotalSize)
+	require.False(t, page.Done)
+	require.True(t, strings.HasPrefix(page.NextRecordsURL, "/services/data/v60.0/query/"), page.NextRecordsURL)
+	rows, next := page.Records, page.NextRecordsURL
+	page.Records = nil
+	st, body = do(t, srv, "GET", next, bearer)
+	require.Equal(t, 200, st)
+	require.NoError(t, json.Unmarshal(body, &page))
+	rows = append(rows, page.Records...)
+	flags := map[string][2]bool{}
+	for _, r := range rows {
+		flags[r["Id"].(string)] = [2]bool{r["IsDeleted"].(bool), r["IsArchived"].(bool)}
+	}
+	require.Equal(t, map[string][2]bool{ids[0]: {false, true}, ids[1]: {true, false}, ids[2]: {false, false}}, flags)
+
+	f.SetCoverageLag(10 * time.Minute)
+	q := url.Values{"start": {now.Add(-time.Hour).Format(time.RFC3339)}, "end": {now.Format(time.RFC3339)}}
+	st, body = do(t, srv, "GET", "/services/data/v60.0/sobjects/Task/updated/?"+q.Encode(), bearer)
+	require.Equal(t, 200, st, string(body))
+	var upd struct {
+		IDs               []string `json:"ids"`
+		LatestDateCovered string   `json:"latestDateCovered"`
+	}
+	require.NoError(t, json.Unmarshal(body, &upd))
+	require.ElementsMatch(t, []string{ids[0], ids[2]}, upd.IDs)
+	require.Equal(t, "2026-11-22T09:50:00.000+0000", upd.LatestDateCovered)
+	st, body = do(t, srv, "GET", "/services/data/v60.0/sobjects/Task/deleted/?"+q.Encode(), bearer)
+	require.Equal(t, 200, st)
+	require.Contains(t, string(body), `"latestDateCovered":"2026-11-22T09:50:00.000+0000"`)
+	require.Contains(t, string(body), ids[1])
 }
