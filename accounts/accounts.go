@@ -34,11 +34,15 @@ type Principal struct {
 
 // Service manages accounts and keys.
 type Service struct {
-	db *gorm.DB
+	db  *gorm.DB
+	now func() time.Time
 }
 
 // New returns a Service on db.
-func New(db *gorm.DB) *Service { return &Service{db: db} }
+func New(db *gorm.DB) *Service { return &Service{db: db, now: time.Now} }
+
+// WithClock sets the clock (tests).
+func (s *Service) WithClock(now func() time.Time) *Service { s.now = now; return s }
 
 // Create makes an account and its first API key, returned in clear once.
 func (s *Service) Create(ctx context.Context, name string) (*models.Account, string, error) {
@@ -56,7 +60,7 @@ func (s *Service) Create(ctx context.Context, name string) (*models.Account, str
 			return fmt.Errorf("create account: %w", err)
 		}
 		var err error
-		key, err = createKey(tx, models.RoleISV, &acc.ID)
+		_, key, err = createKey(tx, models.RoleISV, &acc.ID, "default")
 		return err
 	})
 	if err != nil {
@@ -65,31 +69,24 @@ func (s *Service) Create(ctx context.Context, name string) (*models.Account, str
 	return acc, key, nil
 }
 
-// CreateKey adds another API key to an account.
-func (s *Service) CreateKey(ctx context.Context, accountID string) (string, error) {
-	if _, err := s.Get(ctx, accountID); err != nil {
-		return "", err
-	}
-	return createKey(s.db.WithContext(ctx), models.RoleISV, &accountID)
-}
-
 // CreateAdminKey makes an operator key.
 func (s *Service) CreateAdminKey(ctx context.Context) (string, error) {
-	return createKey(s.db.WithContext(ctx), models.RoleAdmin, nil)
+	_, key, err := createKey(s.db.WithContext(ctx), models.RoleAdmin, nil, "admin")
+	return key, err
 }
 
-func createKey(tx *gorm.DB, role string, accountID *string) (string, error) {
+func createKey(tx *gorm.DB, role string, accountID *string, name string) (*models.APIKey, string, error) {
 	prefix := ISVKeyPrefix
 	if role == models.RoleAdmin {
 		prefix = AdminKeyPrefix
 	}
 	secret := prefix + randomBase62(40)
 	row := models.APIKey{ID: models.NewID(models.PrefixAPIKey), AccountID: accountID, Role: role,
-		Hash: Hash(secret), Prefix: secret[:len(prefix)+6]}
+		Hash: Hash(secret), Prefix: secret[:len(prefix)+6], Name: name}
 	if err := tx.Create(&row).Error; err != nil {
-		return "", fmt.Errorf("create api key: %w", err)
+		return nil, "", fmt.Errorf("create api key: %w", err)
 	}
-	return secret, nil
+	return &row, secret, nil
 }
 
 // Hash is the stored form of a key.
@@ -116,6 +113,7 @@ func (s *Service) Authenticate(ctx context.Context, key string) (Principal, erro
 	if row.AccountID != nil {
 		p.AccountID = *row.AccountID
 	}
+	s.touch(ctx, &row)
 	return p, nil
 }
 

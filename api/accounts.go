@@ -16,11 +16,41 @@ type AccountAdmin interface {
 	Create(ctx context.Context, name string) (*models.Account, string, error)
 	Update(ctx context.Context, id string, u accounts.Update) (*models.Account, error)
 	Get(ctx context.Context, id string) (*models.Account, error)
+	List(ctx context.Context, limit int, cursor string) ([]models.Account, string, error)
 }
 
 func (s *Server) accountRoutes(admin *gin.RouterGroup) {
 	admin.POST("/accounts", s.createAccount)
+	admin.GET("/accounts", s.listAccounts)
+	admin.GET("/accounts/:id", s.getAccount)
 	admin.PATCH("/accounts/:id", s.updateAccount)
+}
+
+func (s *Server) listAccounts(c *gin.Context) {
+	p, err := pageParams(c)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	rows, next, err := s.deps.Accounts.List(c.Request.Context(), p.Limit, p.Cursor)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	out := make([]gin.H, 0, len(rows))
+	for i := range rows {
+		out = append(out, accountJSON(&rows[i]))
+	}
+	c.JSON(http.StatusOK, listBody(out, next))
+}
+
+func (s *Server) getAccount(c *gin.Context) {
+	acc, err := s.deps.Accounts.Get(c.Request.Context(), c.Param("id"))
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, accountJSON(acc))
 }
 
 func (s *Server) createAccount(c *gin.Context) {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
@@ -22,6 +23,8 @@ import (
 	"github.com/tributary/tributary/forwarding"
 	"github.com/tributary/tributary/forwarding/signing"
 	"github.com/tributary/tributary/forwarding/signing/signingtest"
+	"github.com/tributary/tributary/models"
+	"github.com/tributary/tributary/internal/clocktest"
 	"github.com/tributary/tributary/secrets"
 	"github.com/tributary/tributary/storage/storagetest"
 	"github.com/tributary/tributary/sync/connections"
@@ -39,6 +42,7 @@ type secAPI struct {
 	keyA, keyB string
 	admin      string
 	cfg        *config.Config
+	clock      *clocktest.Clock
 }
 
 func newSecAPI(t *testing.T, db *gorm.DB, tune ...func(*config.Config)) *secAPI {
@@ -50,7 +54,8 @@ func newSecAPI(t *testing.T, db *gorm.DB, tune ...func(*config.Config)) *secAPI 
 	}
 	box, err := secrets.New(make([]byte, secrets.KeySize))
 	require.NoError(t, err)
-	a := &secAPI{accts: accounts.New(db), cfg: &cfg}
+	a := &secAPI{accts: accounts.New(db), cfg: &cfg, clock: clocktest.New(time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC))}
+	a.accts.WithClock(a.clock.Now)
 	a.fwd = forwarding.New(forwarding.Config{DB: db, Box: box, AllowHTTP: true, AllowPrivate: true,
 		Logger: slog.New(slog.DiscardHandler), Keys: cfg.Signing})
 	accA, keyA, err := a.accts.Create(ctx, "A")
@@ -267,5 +272,89 @@ func TestSecurityNULAndInvalidUTF8Are400(t *testing.T) {
 		st, list = a.do(t, http.MethodGet, "/v1/connections", a.keyA, nil)
 		require.Equal(t, http.StatusOK, st)
 		require.Empty(t, list["data"])
+	})
+}
+
+// Attack: a leaked API key could not be revoked (revoked_at existed, nothing
+// set it) and an account could not hold a second key to rotate to.
+func TestSecurityAPIKeyLifecycle(t *testing.T) {
+	t.Parallel()
+	storagetest.Each(t, func(t *testing.T, db *gorm.DB) {
+		a := newSecAPI(t, db)
+		st, out := a.do(t, http.MethodPost, "/v1/api-keys", a.keyA, map[string]any{"name": "ci"})
+		require.Equal(t, http.StatusCreated, st, out)
+		second := out["apiKey"].(string)
+		secondID := out["id"].(string)
+		require.Equal(t, "ci", out["name"])
+		require.Regexp(t, `^trb_[0-9A-Za-z]{40}$`, second)
+
+		st, _ = a.do(t, http.MethodGet, "/v1/webhooks", second, nil)
+		require.Equal(t, http.StatusOK, st, "the new key works")
+		st, list := a.do(t, http.MethodGet, "/v1/api-keys", second, nil)
+		require.Equal(t, http.StatusOK, st)
+		keys := list["data"].([]any)
+		require.Len(t, keys, 2)
+		raw, err := json.Marshal(list)
+		require.NoError(t, err)
+		require.NotContains(t, string(raw), second[len("trb_")+6:], "secrets are shown once, never listed")
+		require.NotContains(t, string(raw), "apiKey")
+		for _, k := range keys {
+			require.NotNil(t, k.(map[string]any)["lastUsedAt"], "both keys were used")
+		}
+
+		// lastUsedAt is written at most once a minute.
+		var before models.APIKey
+		require.NoError(t, db.Take(&before, "id = ?", secondID).Error)
+		a.clock.Add(30 * time.Second)
+		a.do(t, http.MethodGet, "/v1/webhooks", second, nil)
+		var same models.APIKey
+		require.NoError(t, db.Take(&same, "id = ?", secondID).Error)
+		require.True(t, before.LastUsedAt.Equal(*same.LastUsedAt))
+		a.clock.Add(31 * time.Second)
+		a.do(t, http.MethodGet, "/v1/webhooks", second, nil)
+		require.NoError(t, db.Take(&same, "id = ?", secondID).Error)
+		require.True(t, same.LastUsedAt.After(*before.LastUsedAt))
+
+		// B cannot see or revoke A's keys.
+		st, list = a.do(t, http.MethodGet, "/v1/api-keys", a.keyB, nil)
+		require.Equal(t, http.StatusOK, st)
+		require.Len(t, list["data"], 1)
+		st, out = a.do(t, http.MethodDelete, "/v1/api-keys/"+secondID, a.keyB, nil)
+		require.Equal(t, http.StatusNotFound, st, out)
+		st, _ = a.do(t, http.MethodGet, "/v1/webhooks", second, nil)
+		require.Equal(t, http.StatusOK, st)
+
+		// A revokes it with its first key: the very next request fails.
+		st, _ = a.do(t, http.MethodDelete, "/v1/api-keys/"+secondID, a.keyA, nil)
+		require.Equal(t, http.StatusNoContent, st)
+		st, out = a.do(t, http.MethodGet, "/v1/webhooks", second, nil)
+		require.Equal(t, http.StatusUnauthorized, st)
+		require.Equal(t, "unauthorized", errCode(out))
+		st, list = a.do(t, http.MethodGet, "/v1/api-keys?limit=1", a.keyA, nil)
+		require.Equal(t, http.StatusOK, st)
+		require.Len(t, list["data"], 1)
+		st, list = a.do(t, http.MethodGet, "/v1/api-keys?limit=1&cursor="+list["nextCursor"].(string), a.keyA, nil)
+		require.Equal(t, http.StatusOK, st)
+		require.NotNil(t, list["data"].([]any)[0].(map[string]any)["revokedAt"])
+		st, _ = a.do(t, http.MethodGet, "/v1/webhooks", a.keyA, nil)
+		require.Equal(t, http.StatusOK, st, "the first key still works")
+
+		// Admin: accounts paged, one by id; ISV keys may not.
+		st, out = a.do(t, http.MethodGet, "/v1/admin/accounts", a.keyA, nil)
+		require.Equal(t, http.StatusForbidden, st, out)
+		st, page := a.do(t, http.MethodGet, "/v1/admin/accounts?limit=1", a.admin, nil)
+		require.Equal(t, http.StatusOK, st, page)
+		require.Len(t, page["data"], 1)
+		first := page["data"].([]any)[0].(map[string]any)["id"]
+		st, page2 := a.do(t, http.MethodGet, "/v1/admin/accounts?limit=1&cursor="+page["nextCursor"].(string), a.admin, nil)
+		require.Equal(t, http.StatusOK, st)
+		require.Len(t, page2["data"], 1)
+		require.NotEqual(t, first, page2["data"].([]any)[0].(map[string]any)["id"])
+		require.ElementsMatch(t, []any{a.accA, a.accB}, []any{first, page2["data"].([]any)[0].(map[string]any)["id"]})
+		st, one := a.do(t, http.MethodGet, "/v1/admin/accounts/"+a.accB, a.admin, nil)
+		require.Equal(t, http.StatusOK, st)
+		require.Equal(t, "B", one["name"])
+		st, _ = a.do(t, http.MethodGet, "/v1/admin/accounts/acc_nope", a.admin, nil)
+		require.Equal(t, http.StatusNotFound, st)
 	})
 }

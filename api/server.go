@@ -23,6 +23,7 @@ import (
 type Accounts interface {
 	Authenticate(ctx context.Context, key string) (accounts.Principal, error)
 	AccountAdmin
+	APIKeys
 }
 
 // Deps are the services the API serves. Any service may be nil on a process
@@ -104,6 +105,7 @@ func (s *Server) routes() {
 	isv := e.Group("/v1", s.authenticate(roleISV))
 	admin := e.Group("/v1/admin", s.authenticate(roleAdmin))
 	s.accountRoutes(admin)
+	s.apiKeyRoutes(isv)
 	s.forwardingRoutes(e, isv)
 	s.syncRoutes(e, isv, admin)
 }

@@ -30,8 +30,12 @@ type APIKey struct {
 	Role      string  `gorm:"size:10;not null"`
 	Hash      string  `gorm:"size:64;not null;uniqueIndex"`
 	Prefix    string  `gorm:"size:24;not null"` // first characters, for display only
+	// Name is the caller's label for the key ("ci", "production").
+	Name      string `gorm:"size:200;not null;default:''"`
 	CreatedAt time.Time
-	RevokedAt *time.Time
+	// LastUsedAt is when the key last authenticated, to within a minute.
+	LastUsedAt *time.Time
+	RevokedAt  *time.Time
 }
 
 func accountTables() []any { return []any{&Account{}, &APIKey{}} }

@@ -31,6 +31,9 @@ func Migrations() []Migration {
 			// order; a partial index holds only the queued ones, in that order.
 			return tx.Exec(`CREATE INDEX IF NOT EXISTS idx_deliveries_queued ON deliveries (next_attempt_at) WHERE status IN ('pending', 'failed')`).Error
 		}},
+		{Version: 140, Name: "api key name and last use", Up: func(tx *gorm.DB) error {
+			return tx.AutoMigrate(&APIKey{})
+		}},
 	}
 }
 

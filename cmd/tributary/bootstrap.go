@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"gorm.io/gorm"
@@ -57,8 +59,127 @@ func newAccounts() *cobra.Command {
 	create.Flags().StringVar(&name, "name", "", "account name")
 	create.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	config.RegisterFlags(create.Flags())
-	accountsCmd.AddCommand(create)
+	var limit int
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List accounts (id, name, created)",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return withDB(cmd, func(db *gorm.DB) error {
+				svc := accounts.New(db)
+				type row struct {
+					ID        string `json:"id"`
+					Name      string `json:"name"`
+					CreatedAt string `json:"createdAt"`
+				}
+				var all []row
+				var text strings.Builder
+				cursor := ""
+				for {
+					page, next, err := svc.List(cmd.Context(), min(limit, 500), cursor)
+					if err != nil {
+						return err
+					}
+					for _, a := range page {
+						all = append(all, row{a.ID, a.Name, a.CreatedAt.UTC().Format(time.RFC3339)})
+						fmt.Fprintf(&text, "%s\t%s\t%s\n", a.ID, a.CreatedAt.UTC().Format(time.RFC3339), a.Name)
+					}
+					if next == "" || len(all) >= limit {
+						break
+					}
+					cursor = next
+				}
+				return print(cmd, asJSON, map[string]any{"data": all}, text.String())
+			})
+		},
+	}
+	list.Flags().IntVar(&limit, "limit", 10000, "most accounts to print")
+	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	config.RegisterFlags(list.Flags())
+	accountsCmd.AddCommand(create, list)
 	return accountsCmd
+}
+
+// newAPIKeys manages an account's API keys directly on the database (an
+// operator's tool, like accounts create; ISVs use /v1/api-keys).
+func newAPIKeys() *cobra.Command {
+	keys := &cobra.Command{Use: "api-keys", Short: "Manage an account's API keys"}
+	var account, name string
+	var asJSON bool
+	create := &cobra.Command{
+		Use:   "create --account ACC [--name NAME]",
+		Short: "Create an API key for the account and print it (shown once)",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return withDB(cmd, func(db *gorm.DB) error {
+				k, secret, err := accounts.New(db).CreateKey(cmd.Context(), account, name)
+				if err != nil {
+					return err
+				}
+				return print(cmd, asJSON, map[string]any{"id": k.ID, "name": k.Name, "accountId": account, "apiKey": secret},
+					fmt.Sprintf("API key %s created for %s\nAPI key (shown once): %s\n", k.ID, account, secret))
+			})
+		},
+	}
+	create.Flags().StringVar(&name, "name", "", "a label for the key")
+	list := &cobra.Command{
+		Use:   "list --account ACC",
+		Short: "List the account's API keys (never their secrets)",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return withDB(cmd, func(db *gorm.DB) error {
+				svc := accounts.New(db)
+				if _, err := svc.Get(cmd.Context(), account); err != nil {
+					return err
+				}
+				var all []accounts.Key
+				cursor := ""
+				for {
+					page, next, err := svc.ListKeys(cmd.Context(), account, 500, cursor)
+					if err != nil {
+						return err
+					}
+					all = append(all, page...)
+					if next == "" {
+						break
+					}
+					cursor = next
+				}
+				var text strings.Builder
+				for _, k := range all {
+					state, used := "active", "never"
+					if k.RevokedAt != nil {
+						state = "revoked " + k.RevokedAt.Format(time.RFC3339)
+					}
+					if k.LastUsedAt != nil {
+						used = k.LastUsedAt.Format(time.RFC3339)
+					}
+					fmt.Fprintf(&text, "%s\t%s…\t%q\tcreated %s\tlast used %s\t%s\n", k.ID, k.Prefix, k.Name,
+						k.CreatedAt.Format(time.RFC3339), used, state)
+				}
+				return print(cmd, asJSON, map[string]any{"data": all}, text.String())
+			})
+		},
+	}
+	revoke := &cobra.Command{
+		Use:   "revoke --account ACC KEY_ID",
+		Short: "Revoke an API key: the next request made with it is refused",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withDB(cmd, func(db *gorm.DB) error {
+				k, err := accounts.New(db).RevokeKey(cmd.Context(), account, args[0])
+				if err != nil {
+					return err
+				}
+				return print(cmd, asJSON, k, fmt.Sprintf("API key %s revoked\n", k.ID))
+			})
+		},
+	}
+	for _, c := range []*cobra.Command{create, list, revoke} {
+		c.Flags().StringVar(&account, "account", "", "account id (acc_…)")
+		_ = c.MarkFlagRequired("account")
+		c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+		config.RegisterFlags(c.Flags())
+		keys.AddCommand(c)
+	}
+	return keys
 }
 
 func newAdminKeys() *cobra.Command {
