@@ -34,12 +34,37 @@ type Principal struct {
 
 // Service manages accounts and keys.
 type Service struct {
-	db  *gorm.DB
-	now func() time.Time
+	db       *gorm.DB
+	now      func() time.Time
+	adminMin time.Duration
+}
+
+// DefaultAdminMinPollInterval is the default smallest poll interval an admin
+// may give an account (scheduler.min_admin_poll_interval).
+const DefaultAdminMinPollInterval = time.Minute
+
+// Option configures a Service.
+type Option func(*Service)
+
+// WithAdminMinPollInterval sets the deployment's smallest admin-set poll
+// interval (scheduler.min_admin_poll_interval), which bounds an account's
+// defaultPollInterval and minPollInterval.
+func WithAdminMinPollInterval(d time.Duration) Option {
+	return func(s *Service) {
+		if d > 0 {
+			s.adminMin = d
+		}
+	}
 }
 
 // New returns a Service on db.
-func New(db *gorm.DB) *Service { return &Service{db: db, now: time.Now} }
+func New(db *gorm.DB, opts ...Option) *Service {
+	s := &Service{db: db, now: time.Now, adminMin: DefaultAdminMinPollInterval}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
 
 // WithClock sets the clock (tests).
 func (s *Service) WithClock(now func() time.Time) *Service { s.now = now; return s }
@@ -148,14 +173,14 @@ func (s *Service) Update(ctx context.Context, id string, u Update) (*models.Acco
 			return err
 		}
 		if u.DefaultPollInterval != nil {
-			if *u.DefaultPollInterval < time.Minute {
-				return models.FieldError("defaultPollInterval", "defaultPollInterval must be at least 1m")
+			if *u.DefaultPollInterval < s.adminMin {
+				return models.FieldError("defaultPollInterval", "defaultPollInterval must be at least %s (the deployment's minimum for admin-set intervals, scheduler.min_admin_poll_interval)", s.adminMin)
 			}
 			row.DefaultPollInterval = *u.DefaultPollInterval
 		}
 		if u.MinPollInterval != nil {
-			if *u.MinPollInterval < 0 {
-				return models.FieldError("minPollInterval", "minPollInterval must not be negative")
+			if *u.MinPollInterval < 0 || (*u.MinPollInterval > 0 && *u.MinPollInterval < s.adminMin) {
+				return models.FieldError("minPollInterval", "minPollInterval must be 0 (the deployment's floor applies) or at least %s (the deployment's minimum for admin-set intervals, scheduler.min_admin_poll_interval)", s.adminMin)
 			}
 			row.MinPollInterval = *u.MinPollInterval
 		}

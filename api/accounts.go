@@ -93,6 +93,14 @@ func (s *Server) updateAccount(c *gin.Context) {
 		fail(c, err)
 		return
 	}
+	// New poll settings apply to the account's connections now, not after
+	// each one's next poll.
+	if s.deps.Connections != nil && (u.DefaultPollInterval != nil || u.MinPollInterval != nil) {
+		if _, err := s.deps.Connections.RescheduleAccount(c.Request.Context(), acc.ID); err != nil {
+			fail(c, err)
+			return
+		}
+	}
 	c.JSON(http.StatusOK, accountJSON(acc))
 }
 

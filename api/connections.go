@@ -18,6 +18,7 @@ type Connections interface {
 	View(ctx context.Context, accountID, id string) (connections.View, error)
 	UpdatePollInterval(ctx context.Context, accountID, id, interval string) (connections.View, error)
 	AdminUpdatePollInterval(ctx context.Context, id, interval string) (connections.View, error)
+	RescheduleAccount(ctx context.Context, accountID string) (int, error)
 	SyncNow(ctx context.Context, accountID, id string) error
 	Delete(ctx context.Context, accountID, id string) error
 	CreateSession(ctx context.Context, accountID string, in connections.SessionInput) (connections.Session, error)

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
@@ -49,6 +50,7 @@ func (nopPublisher) Publish(context.Context, *gorm.DB, string, ...*models.Envelo
 // connAPI is a server on the real connections and accounts services.
 type connAPI struct {
 	url            string
+	accA           string
 	keyA, keyB     string
 	admin          string
 	hubspot        *fake.Server
@@ -60,7 +62,7 @@ func newConnAPI(t *testing.T, db *gorm.DB) *connAPI {
 	t.Helper()
 	ctx := context.Background()
 	accts := accounts.New(db)
-	_, keyA, err := accts.Create(ctx, "A")
+	accA, keyA, err := accts.Create(ctx, "A")
 	require.NoError(t, err)
 	_, keyB, err := accts.Create(ctx, "B")
 	require.NoError(t, err)
@@ -88,7 +90,7 @@ func newConnAPI(t *testing.T, db *gorm.DB) *connAPI {
 	require.NoError(t, err)
 	h.h = New(Deps{Config: &cfg, Logger: slog.New(slog.DiscardHandler), Registry: prometheus.NewRegistry(),
 		Ready: func(context.Context) error { return nil }, Accounts: accts, Connections: svc}).Handler()
-	return &connAPI{url: srv.URL, keyA: keyA, keyB: keyB, admin: admin, hubspot: hs, hubspotURL: hsSrv.URL, providerClient: hsSrv.Client()}
+	return &connAPI{url: srv.URL, accA: accA.ID, keyA: keyA, keyB: keyB, admin: admin, hubspot: hs, hubspotURL: hsSrv.URL, providerClient: hsSrv.Client()}
 }
 
 type switchHandler struct{ h http.Handler }
@@ -271,4 +273,32 @@ func TestConnectionRoutesUnavailable(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+}
+
+// TestAdminAccountPollSettingsReschedule: an admin lowering an account's
+// default poll interval moves its connections' next poll at once (to the
+// last poll plus the new interval), and a value under the deployment's
+// admin minimum is refused naming that limit.
+func TestAdminAccountPollSettingsReschedule(t *testing.T) {
+	storagetest.Each(t, func(t *testing.T, db *gorm.DB) {
+		a := newConnAPI(t, db)
+		status, out := a.do(t, http.MethodPost, "/v1/connections", a.keyA,
+			map[string]any{"app": "keyapp", "userId": "u1", "credentials": map[string]string{"api_key": "good"}})
+		require.Equal(t, http.StatusCreated, status, out)
+		id := out["id"].(string)
+		last := time.Now().UTC().Truncate(time.Second).Add(-10 * time.Minute)
+		require.NoError(t, db.Model(&models.Connection{}).Where("id = ?", id).
+			Updates(map[string]any{"last_sync_at": last, "next_sync_at": last.Add(12 * time.Hour)}).Error)
+
+		status, out = a.do(t, http.MethodPatch, "/v1/admin/accounts/"+a.accA, a.admin, map[string]any{"defaultPollInterval": "30s"})
+		require.Equal(t, http.StatusUnprocessableEntity, status, out)
+		assert.Contains(t, out["error"].(map[string]any)["message"], "scheduler.min_admin_poll_interval")
+
+		status, out = a.do(t, http.MethodPatch, "/v1/admin/accounts/"+a.accA, a.admin, map[string]any{"defaultPollInterval": "1h"})
+		require.Equal(t, http.StatusOK, status, out)
+		status, out = a.do(t, http.MethodGet, "/v1/connections/"+id, a.keyA, nil)
+		require.Equal(t, http.StatusOK, status, out)
+		assert.Equal(t, "1h", out["pollInterval"])
+		assert.Equal(t, last.Add(time.Hour).Format(time.RFC3339), out["nextSyncAt"])
+	})
 }

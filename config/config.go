@@ -164,6 +164,10 @@ type Scheduler struct {
 	DefaultPollInterval time.Duration `key:"default_poll_interval" help:"default interval between polls"`
 	// MinPollInterval is the deployment floor for ISV-set intervals.
 	MinPollInterval time.Duration `key:"min_poll_interval" help:"floor for ISV-set poll intervals"`
+	// MinAdminPollInterval is the smallest interval an admin key may set on
+	// a connection or as an account's default; admin-set intervals are
+	// applied as given down to it, below the account's floor too.
+	MinAdminPollInterval time.Duration `key:"min_admin_poll_interval" help:"smallest poll interval an admin key may set"`
 	// Jitter spreads polls: each next time moves by up to this fraction.
 	Jitter float64 `key:"jitter" help:"fraction of the interval added at random"`
 	// Concurrency is how many connections one replica polls at once.
@@ -218,7 +222,7 @@ func Default() Config {
 			CircuitThreshold: 10, CircuitCooldown: 30 * time.Second, DisableAfter: 5 * 24 * time.Hour,
 			MaxResponseBytes: 4096},
 		Scheduler: Scheduler{Tick: 5 * time.Second, DefaultPollInterval: 12 * time.Hour,
-			MinPollInterval: 5 * time.Minute, Jitter: 0.1, Concurrency: 4, FullScanEvery: 24 * time.Hour,
+			MinPollInterval: 5 * time.Minute, MinAdminPollInterval: time.Minute, Jitter: 0.1, Concurrency: 4, FullScanEvery: 24 * time.Hour,
 			PageSize: 100, Lease: 5 * time.Minute, BaselineSkew: time.Minute},
 		Retention: 30 * 24 * time.Hour,
 		Apps:      map[string]App{},
@@ -320,7 +324,7 @@ func (c *Config) Validate() error {
 		"api.auth_failure_burst": float64(c.API.AuthFailureBurst), "signing.rotation_limit": float64(c.Signing.RotationLimit),
 		"signing.rotation_window": float64(c.Signing.RotationWindow), "signing.retired_key_grace": float64(c.Signing.RetiredKeyGrace),
 		"signing.secret_overlap":  float64(c.Signing.SecretOverlap),
-		"scheduler.baseline_skew": float64(c.Scheduler.BaselineSkew),
+		"scheduler.baseline_skew": float64(c.Scheduler.BaselineSkew), "scheduler.min_admin_poll_interval": float64(c.Scheduler.MinAdminPollInterval),
 	}
 	keys := make([]string, 0, len(positive))
 	for k := range positive {

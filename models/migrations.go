@@ -34,6 +34,12 @@ func Migrations() []Migration {
 		{Version: 140, Name: "api key name and last use", Up: func(tx *gorm.DB) error {
 			return tx.AutoMigrate(&APIKey{})
 		}},
+		{Version: 180, Name: "connection poll interval set by admin", Up: func(tx *gorm.DB) error {
+			if tx.Migrator().HasColumn(&Connection{}, "PollIntervalByAdmin") {
+				return nil // created by an earlier AutoMigrate of the current struct
+			}
+			return tx.Migrator().AddColumn(&Connection{}, "PollIntervalByAdmin")
+		}},
 	}
 }
 

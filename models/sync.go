@@ -48,6 +48,10 @@ type Connection struct {
 	Metadata string `gorm:"not null;default:'{}'"`
 	// PollInterval overrides the account default (0 = none).
 	PollInterval time.Duration `gorm:"not null;default:0"`
+	// PollIntervalByAdmin is true when an admin key set PollInterval: it is
+	// then applied as given, below the account's floor too (down to the
+	// deployment's scheduler.min_admin_poll_interval).
+	PollIntervalByAdmin bool `gorm:"not null;default:false"`
 	// NextSyncAt is when the scheduler polls next; a claim pushes it forward
 	// (the lease), so a crashed poll is retried after the lease expires.
 	NextSyncAt time.Time `gorm:"not null;index"`

@@ -89,7 +89,7 @@ func serve(ctx context.Context, c *config.Config, ready func(addr string)) error
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	accts := accounts.New(db)
+	accts := accounts.New(db, accounts.WithAdminMinPollInterval(c.Scheduler.MinAdminPollInterval))
 	fwd := forwarding.New(forwarding.Config{DB: db, Box: box, Dispatcher: c.Dispatcher, Keys: c.Signing,
 		AllowHTTP: c.HTTPAllowed(), AllowPrivate: c.PrivateAddressesAllowed(), Logger: log})
 	// The sandbox app (on by default with embedded SQLite) POSTs its webhooks
@@ -102,7 +102,8 @@ func serve(ctx context.Context, c *config.Config, ready func(addr string)) error
 	apps := newRegistry(c, sb, sbSecret)
 	conns, err := connections.New(connections.Config{DB: db, Box: box, Apps: apps, Publisher: fwd, Accounts: accts,
 		DefaultPollInterval: c.Scheduler.DefaultPollInterval, MinPollInterval: c.Scheduler.MinPollInterval,
-		ExternalURL: c.ExternalURL(), HTTP: &http.Client{Timeout: 30 * time.Second}, Logger: log})
+		AdminMinPollInterval: c.Scheduler.MinAdminPollInterval,
+		ExternalURL:          c.ExternalURL(), HTTP: &http.Client{Timeout: 30 * time.Second}, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -155,7 +156,7 @@ func serve(ctx context.Context, c *config.Config, ready func(addr string)) error
 			FullScanEvery: c.Scheduler.FullScanEvery, PageSize: c.Scheduler.PageSize, BaselineSkew: c.Scheduler.BaselineSkew}
 		sched, err := schedule.New(schedule.Config{DB: db, Runner: runner, Accounts: accts, Tick: c.Scheduler.Tick, Lease: c.Scheduler.Lease,
 			Concurrency: c.Scheduler.Concurrency, DefaultInterval: c.Scheduler.DefaultPollInterval,
-			MinInterval: c.Scheduler.MinPollInterval, Jitter: c.Scheduler.Jitter, Logger: log,
+			MinInterval: c.Scheduler.MinPollInterval, AdminMinInterval: c.Scheduler.MinAdminPollInterval, Jitter: c.Scheduler.Jitter, Logger: log,
 			Maintenance: []func(context.Context, time.Time) error{func(ctx context.Context, now time.Time) error {
 				if c.Retention <= 0 {
 					return nil

@@ -77,7 +77,7 @@ func (s *Service) Create(ctx context.Context, accountID string, in CreateInput) 
 	if err != nil {
 		return View{}, err
 	}
-	d, err := parseInterval(in.PollInterval, iv.floor)
+	d, err := parseInterval(in.PollInterval, iv.floor())
 	if err != nil {
 		return View{}, err
 	}
@@ -207,7 +207,7 @@ func (s *Service) reauthorize(ctx context.Context, c *models.Connection, n newCo
 		set["user_name"] = n.userName
 	}
 	if n.pollInterval > 0 {
-		set["poll_interval"] = n.pollInterval
+		set["poll_interval"], set["poll_interval_by_admin"] = n.pollInterval, false
 	}
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		res := tx.Model(&models.Connection{}).Where("id = ?", c.ID).Updates(set)

@@ -1,7 +1,6 @@
 package connections
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -95,7 +94,8 @@ func (s *Service) List(ctx context.Context, accountID, userID string, limit int,
 }
 
 // UpdatePollInterval sets an account's connection's poll interval override
-// ("" clears it), refusing values below the account's floor.
+// ("" clears it), refusing values below the ISV floor (the account's, else
+// the deployment's); the error names the floor that applies.
 func (s *Service) UpdatePollInterval(ctx context.Context, accountID, id, interval string) (View, error) {
 	c, err := s.Get(ctx, accountID, id)
 	if err != nil {
@@ -105,21 +105,22 @@ func (s *Service) UpdatePollInterval(ctx context.Context, accountID, id, interva
 	if err != nil {
 		return View{}, err
 	}
-	d, err := parseInterval(interval, iv.floor)
+	d, err := parseInterval(interval, iv.floor())
 	if err != nil {
 		return View{}, err
 	}
-	return s.setInterval(ctx, c, d, iv)
+	return s.setInterval(ctx, c, d, false, iv)
 }
 
 // AdminUpdatePollInterval sets any connection's poll interval override ("" clears
-// it) to any value of at least AdminMinPollInterval, below the account floor too.
+// it). It is applied as given — below the account floor too — down to the
+// deployment's minimum for admin-set intervals.
 func (s *Service) AdminUpdatePollInterval(ctx context.Context, id, interval string) (View, error) {
 	c, err := s.byID(ctx, id)
 	if err != nil {
 		return View{}, err
 	}
-	d, err := parseInterval(interval, AdminMinPollInterval)
+	d, err := parseInterval(interval, s.policy.AdminLimit())
 	if err != nil {
 		return View{}, err
 	}
@@ -127,38 +128,28 @@ func (s *Service) AdminUpdatePollInterval(ctx context.Context, id, interval stri
 	if err != nil {
 		return View{}, err
 	}
-	return s.setInterval(ctx, c, d, iv)
+	return s.setInterval(ctx, c, d, d > 0, iv)
 }
 
-// setInterval stores the override and, when the new interval makes the next
-// poll due earlier, moves NextSyncAt earlier (never during a running poll,
-// whose lease NextSyncAt is).
-func (s *Service) setInterval(ctx context.Context, c *models.Connection, d time.Duration, iv intervals) (View, error) {
+// setInterval stores the override and, when its last poll plus the new
+// effective interval is earlier than the planned poll, moves the poll there
+// (now at the earliest; never during a running poll, whose lease NextSyncAt
+// is).
+func (s *Service) setInterval(ctx context.Context, c *models.Connection, d time.Duration, byAdmin bool, iv intervals) (View, error) {
 	now := s.clock()
-	base := now
-	if c.LastSyncAt != nil {
-		base = *c.LastSyncAt
-	}
-	due := base.Add(cmp.Or(d, iv.def))
-	if due.Before(now) {
-		due = now
-	}
+	next := *c
+	next.PollInterval, next.PollIntervalByAdmin = d, byAdmin
+	due := s.dueAt(&next, iv, now)
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		res := tx.Model(&models.Connection{}).Where("id = ?", c.ID).
-			Updates(map[string]any{"poll_interval": d, "updated_at": now})
+			Updates(map[string]any{"poll_interval": d, "poll_interval_by_admin": byAdmin, "updated_at": now})
 		if res.Error != nil {
 			return fmt.Errorf("update poll interval of %s: %w", c.ID, res.Error)
 		}
 		if res.RowsAffected == 0 {
 			return notFound(c.ID)
 		}
-		err := tx.Model(&models.Connection{}).
-			Where("id = ? AND next_sync_at > ? AND status <> ?", c.ID, due, models.ConnectionSyncing).
-			Update("next_sync_at", due).Error
-		if err != nil {
-			return fmt.Errorf("reschedule %s: %w", c.ID, err)
-		}
-		return nil
+		return reschedule(tx, c.ID, due)
 	})
 	if err != nil {
 		return View{}, err
@@ -247,4 +238,71 @@ func (s *Service) Delete(ctx context.Context, accountID, id string) error {
 		}
 	}
 	return nil
+}
+
+// dueAt is when c is next polled under iv: its last poll (or now) plus its
+// effective interval, now at the earliest.
+func (s *Service) dueAt(c *models.Connection, iv intervals, now time.Time) time.Time {
+	base := now
+	if c.LastSyncAt != nil {
+		base = c.LastSyncAt.UTC()
+	}
+	if due := base.Add(iv.effective(c)); due.After(now) {
+		return due
+	}
+	return now
+}
+
+// reschedule moves an idle connection's next poll earlier, to due; a later
+// due never postpones the poll already planned (at most one poll at the old
+// pace follows). A connection being polled keeps its lease (the scheduler
+// computes the next poll from the new settings when the run ends); one in
+// error or needing re-authorization keeps its own retry schedule.
+func reschedule(tx *gorm.DB, id string, due time.Time) error {
+	err := tx.Model(&models.Connection{}).
+		Where("id = ? AND status = ? AND lease_token = '' AND next_sync_at > ?", id, models.ConnectionActive, due).
+		Update("next_sync_at", due).Error
+	if err != nil {
+		return fmt.Errorf("reschedule %s: %w", id, err)
+	}
+	return nil
+}
+
+// RescheduleAccount applies an account's changed poll settings (default
+// interval, floor) to its idle connections at once: one whose last poll plus
+// its new effective interval is earlier than its planned poll is moved there
+// (now at the earliest). A longer interval applies from the next poll on.
+// It returns how many connections moved.
+func (s *Service) RescheduleAccount(ctx context.Context, accountID string) (int, error) {
+	iv, err := s.intervalsOf(ctx, accountID)
+	if err != nil {
+		return 0, err
+	}
+	now := s.clock()
+	moved := 0
+	cursor := ""
+	for {
+		var rows []models.Connection
+		q := s.db.WithContext(ctx).Select("id", "account_id", "status", "poll_interval", "poll_interval_by_admin", "last_sync_at", "next_sync_at").
+			Where("account_id = ? AND status = ? AND lease_token = '' AND id > ?", accountID, models.ConnectionActive, cursor).
+			Order("id").Limit(500)
+		if err := q.Find(&rows).Error; err != nil {
+			return moved, fmt.Errorf("reschedule account %s: %w", accountID, err)
+		}
+		for i := range rows {
+			c := &rows[i]
+			due := s.dueAt(c, iv, now)
+			if !c.NextSyncAt.After(due) {
+				continue
+			}
+			if err := reschedule(s.db.WithContext(ctx), c.ID, due); err != nil {
+				return moved, err
+			}
+			moved++
+		}
+		if len(rows) < 500 {
+			return moved, nil
+		}
+		cursor = rows[len(rows)-1].ID
+	}
 }

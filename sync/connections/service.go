@@ -28,16 +28,18 @@ import (
 	"github.com/tributary/tributary/connectors"
 	"github.com/tributary/tributary/models"
 	"github.com/tributary/tributary/secrets"
+	"github.com/tributary/tributary/sync/pollinterval"
 )
 
 // Deployment defaults and limits.
 const (
 	// DefaultPollInterval applies when neither the account nor the connection sets one.
-	DefaultPollInterval = 12 * time.Hour
+	DefaultPollInterval = pollinterval.DefaultInterval
 	// DefaultMinPollInterval is the deployment floor for ISV-set intervals.
-	DefaultMinPollInterval = 5 * time.Minute
-	// AdminMinPollInterval is the smallest interval even an admin key may set.
-	AdminMinPollInterval = time.Minute
+	DefaultMinPollInterval = pollinterval.DefaultFloor
+	// DefaultAdminMinPollInterval is the default of the smallest interval
+	// even an admin key may set (scheduler.min_admin_poll_interval).
+	DefaultAdminMinPollInterval = pollinterval.DefaultAdminMin
 	// SessionLifetime is how long a connect session waits for its callback.
 	SessionLifetime = 30 * time.Minute
 	// RefreshEarly refreshes an OAuth2 access token this long before it expires.
@@ -78,6 +80,9 @@ type Config struct {
 	DefaultPollInterval time.Duration
 	// MinPollInterval is the deployment floor (DefaultMinPollInterval when 0).
 	MinPollInterval time.Duration
+	// AdminMinPollInterval is the smallest interval an admin key may set
+	// (DefaultAdminMinPollInterval when 0).
+	AdminMinPollInterval time.Duration
 	// ExternalURL is Tributary's public base URL: the OAuth2 callback is
 	// ExternalURL+"/oauth/callback", native webhooks go to
 	// ExternalURL+"/inbound/"+app.
@@ -98,8 +103,7 @@ type Service struct {
 	apps      Apps
 	publisher Publisher
 	accounts  Accounts
-	defPoll   time.Duration
-	minPoll   time.Duration
+	policy    pollinterval.Policy
 	external  string
 	http      *http.Client
 	now       func() time.Time
@@ -120,8 +124,8 @@ func New(c Config) (*Service, error) {
 	}
 	s := &Service{
 		db: c.DB, box: c.Box, apps: c.Apps, publisher: c.Publisher, accounts: c.Accounts,
-		defPoll:  cmp.Or(c.DefaultPollInterval, DefaultPollInterval),
-		minPoll:  cmp.Or(c.MinPollInterval, DefaultMinPollInterval),
+		policy: pollinterval.Policy{Default: c.DefaultPollInterval, Floor: c.MinPollInterval,
+			AdminMin: c.AdminMinPollInterval},
 		external: strings.TrimRight(c.ExternalURL, "/"),
 		http:     cmp.Or(c.HTTP, &http.Client{Timeout: 30 * time.Second}),
 		now:      c.Now,
@@ -141,13 +145,23 @@ func (s *Service) InboundURL(app string) string { return s.external + "/inbound/
 
 func (s *Service) clock() time.Time { return s.now().UTC() }
 
-// intervals are an account's effective default and floor.
+// intervals are an account's poll settings under the deployment policy.
 type intervals struct {
-	def, floor time.Duration
+	pol pollinterval.Policy
+	acc *models.Account // nil: the deployment values apply
 }
 
+// def is the interval of the account's connections without an override.
+func (iv intervals) def() time.Duration { return iv.pol.AccountDefault(iv.acc) }
+
+// floor bounds the intervals the ISV sets.
+func (iv intervals) floor() pollinterval.Limit { return iv.pol.ISVLimit(iv.acc) }
+
+// effective is the interval the scheduler applies to c.
+func (iv intervals) effective(c *models.Connection) time.Duration { return iv.pol.Effective(c, iv.acc) }
+
 func (s *Service) intervalsOf(ctx context.Context, accountID string) (intervals, error) {
-	iv := intervals{def: s.defPoll, floor: s.minPoll}
+	iv := intervals{pol: s.policy}
 	if s.accounts == nil || accountID == "" {
 		return iv, nil
 	}
@@ -158,14 +172,13 @@ func (s *Service) intervalsOf(ctx context.Context, accountID string) (intervals,
 	if err != nil {
 		return iv, fmt.Errorf("account %s poll settings: %w", accountID, err)
 	}
-	iv.def = cmp.Or(acc.DefaultPollInterval, iv.def)
-	iv.floor = cmp.Or(acc.MinPollInterval, iv.floor)
+	iv.acc = acc
 	return iv, nil
 }
 
-// parseInterval reads an ISV-set poll interval ("" = none) and checks it
-// against floor.
-func parseInterval(s string, floor time.Duration) (time.Duration, error) {
+// parseInterval reads a poll interval ("" = none) and checks it against lim;
+// the error names the limit.
+func parseInterval(s string, lim pollinterval.Limit) (time.Duration, error) {
 	if s == "" {
 		return 0, nil
 	}
@@ -173,8 +186,8 @@ func parseInterval(s string, floor time.Duration) (time.Duration, error) {
 	if err != nil || d <= 0 {
 		return 0, models.FieldError("pollInterval", "pollInterval must be a positive duration like \"15m\" or \"12h\"")
 	}
-	if d < floor {
-		return 0, models.FieldError("pollInterval", "pollInterval must be at least %s (this account's floor)", FormatDuration(floor))
+	if d < lim.Min {
+		return 0, models.FieldError("pollInterval", "pollInterval must be at least %s (%s)", FormatDuration(lim.Min), lim.Name)
 	}
 	return d, nil
 }

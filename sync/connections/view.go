@@ -17,31 +17,37 @@ type View struct {
 	UserName   string `json:"userName"`
 	Status     string `json:"status"`
 	ExternalID string `json:"externalId"`
-	// PollInterval is the effective interval: the override, else the
-	// account's default, else the deployment's.
+	// PollInterval is the effective interval, the one the scheduler
+	// applies: the override (an ISV's at least the floor, an admin's as
+	// given), else the account's default, else the deployment's.
 	PollInterval string `json:"pollInterval"`
 	// PollIntervalOverride is the connection's own interval (null = none).
-	PollIntervalOverride *string    `json:"pollIntervalOverride"`
-	EmitBackfill         bool       `json:"emitBackfill"`
-	IncludeRaw           bool       `json:"includeRaw"`
-	NextSyncAt           time.Time  `json:"nextSyncAt"`
-	LastSyncAt           *time.Time `json:"lastSyncAt"`
-	LastError            *string    `json:"lastError"`
-	CreatedAt            time.Time  `json:"createdAt"`
+	PollIntervalOverride *string `json:"pollIntervalOverride"`
+	// PollIntervalSetBy says who set the override: "admin" or "account".
+	PollIntervalSetBy *string    `json:"pollIntervalSetBy"`
+	EmitBackfill      bool       `json:"emitBackfill"`
+	IncludeRaw        bool       `json:"includeRaw"`
+	NextSyncAt        time.Time  `json:"nextSyncAt"`
+	LastSyncAt        *time.Time `json:"lastSyncAt"`
+	LastError         *string    `json:"lastError"`
+	CreatedAt         time.Time  `json:"createdAt"`
 }
 
 func toView(c *models.Connection, iv intervals) View {
 	v := View{
 		ID: c.ID, App: c.App, UserID: c.UserID, UserName: c.UserName, Status: c.Status,
 		ExternalID:   c.ExternalID,
-		PollInterval: FormatDuration(cmp.Or(c.PollInterval, iv.def)),
+		PollInterval: FormatDuration(iv.effective(c)),
 		EmitBackfill: c.EmitBackfill, IncludeRaw: c.IncludeRaw,
 		NextSyncAt: c.NextSyncAt.UTC(),
 		CreatedAt:  c.CreatedAt.UTC(),
 	}
 	if c.PollInterval > 0 {
-		o := FormatDuration(c.PollInterval)
-		v.PollIntervalOverride = &o
+		o, by := FormatDuration(c.PollInterval), "account"
+		if c.PollIntervalByAdmin {
+			by = "admin"
+		}
+		v.PollIntervalOverride, v.PollIntervalSetBy = &o, &by
 	}
 	if c.LastSyncAt != nil {
 		t := c.LastSyncAt.UTC()

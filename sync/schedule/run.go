@@ -112,28 +112,21 @@ WHERE id = ? AND lease_token = ?`,
 		models.ConnectionNeedsReauth, status, next, lastErr, now, c.ID, c.LeaseToken).Error
 }
 
-// interval is the connection's poll interval: its own override, else the
-// account default, else the deployment default — never below the account
-// floor nor the deployment's MinInterval.
+// interval is the connection's poll interval under pollinterval's rule:
+// an admin-set override as given (down to AdminMinInterval), an ISV-set one
+// at least the account's floor (else MinInterval), else the account
+// default, else DefaultInterval.
 func (s *Scheduler) interval(ctx context.Context, c *models.Connection) time.Duration {
-	d := c.PollInterval
+	var acc *models.Account
 	if s.cfg.Accounts != nil {
-		acc, err := s.cfg.Accounts.Get(ctx, c.AccountID)
+		a, err := s.cfg.Accounts.Get(ctx, c.AccountID)
 		if err != nil {
 			s.cfg.Logger.Warn("schedule: read account", "account", c.AccountID, "err", err)
-		} else if acc != nil {
-			if d <= 0 {
-				d = acc.DefaultPollInterval
-			}
-			if d > 0 && acc.MinPollInterval > 0 && d < acc.MinPollInterval {
-				d = acc.MinPollInterval
-			}
+		} else {
+			acc = a
 		}
 	}
-	if d <= 0 {
-		d = s.cfg.DefaultInterval
-	}
-	return max(d, s.cfg.MinInterval)
+	return s.policy.Effective(c, acc)
 }
 
 // jitter spreads d by ±Jitter×d.

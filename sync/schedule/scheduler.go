@@ -32,6 +32,7 @@ import (
 	"github.com/tributary/tributary/models"
 	"github.com/tributary/tributary/storage"
 	"github.com/tributary/tributary/sync/poll"
+	"github.com/tributary/tributary/sync/pollinterval"
 )
 
 // Runner polls one claimed connection (*poll.Runner).
@@ -78,8 +79,12 @@ type Config struct {
 	Concurrency int
 	// DefaultInterval is the deployment's poll interval (12h).
 	DefaultInterval time.Duration
-	// MinInterval is the deployment floor under every interval (0 = none).
+	// MinInterval is the deployment floor of ISV-set intervals when the
+	// account has none (pollinterval.DefaultFloor when 0).
 	MinInterval time.Duration
+	// AdminMinInterval is the smallest interval an admin-set one is applied
+	// at (pollinterval.DefaultAdminMin when 0).
+	AdminMinInterval time.Duration
 	// Jitter spreads next poll times by ±Jitter×interval (0.1); negative
 	// disables it.
 	Jitter float64
@@ -106,9 +111,10 @@ type Config struct {
 
 // Scheduler claims due connections and runs their polls.
 type Scheduler struct {
-	cfg   Config
-	slots chan struct{}
-	wg    sync.WaitGroup
+	cfg    Config
+	policy pollinterval.Policy
+	slots  chan struct{}
+	wg     sync.WaitGroup
 
 	mu     sync.Mutex
 	cron   gocron.Scheduler
@@ -145,7 +151,8 @@ func New(cfg Config) (*Scheduler, error) {
 	if cfg.Concurrency < 0 || cfg.Tick < 0 || cfg.Lease < 0 || cfg.DefaultInterval < 0 {
 		return nil, errors.New("schedule: negative tick, lease, interval or concurrency")
 	}
-	return &Scheduler{cfg: cfg, slots: make(chan struct{}, cfg.Concurrency)}, nil
+	return &Scheduler{cfg: cfg, slots: make(chan struct{}, cfg.Concurrency),
+		policy: pollinterval.Policy{Default: cfg.DefaultInterval, Floor: cfg.MinInterval, AdminMin: cfg.AdminMinInterval}}, nil
 }
 
 func (s *Scheduler) now() time.Time { return s.cfg.Now().UTC() }
