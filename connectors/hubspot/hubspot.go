@@ -87,6 +87,9 @@ type crmObject struct {
 	modified string
 	// properties are requested on every read.
 	properties []string
+	// associations are the object types whose associated ids fill unified
+	// links (read with the associations v4 batch read).
+	associations []string
 }
 
 // crmObjects are the CRM objects read through /crm/v3/objects.
@@ -109,17 +112,20 @@ var crmObjects = []crmObject{
 		properties: []string{"dealname", "amount", "deal_currency_code", "dealstage", "pipeline",
 			"hs_deal_stage_probability", "closedate", "hs_is_closed", "hs_is_closed_won", "hubspot_owner_id",
 			"createdate", "hs_lastmodifieddate"},
+		associations: []string{"companies"},
 	},
 	{
 		unified: models.ObjectNotes, path: "notes", typeID: "0-46",
-		modified:   "hs_lastmodifieddate",
-		properties: []string{"hs_note_body", "hs_timestamp", "hubspot_owner_id", "hs_createdate", "hs_lastmodifieddate"},
+		modified:     "hs_lastmodifieddate",
+		properties:   []string{"hs_note_body", "hs_timestamp", "hubspot_owner_id", "hs_createdate", "hs_lastmodifieddate"},
+		associations: []string{"contacts", "companies", "deals"},
 	},
 	{
 		unified: models.ObjectTasks, path: "tasks", typeID: "0-27",
 		modified: "hs_lastmodifieddate",
 		properties: []string{"hs_task_subject", "hs_task_body", "hs_task_status", "hs_task_priority", "hs_timestamp",
 			"hubspot_owner_id", "hs_createdate", "hs_lastmodifieddate"},
+		associations: []string{"contacts", "companies", "deals"},
 	},
 }
 

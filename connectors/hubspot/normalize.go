@@ -21,6 +21,10 @@ type simpleObject struct {
 	UpdatedAt  string             `json:"updatedAt"`
 	Archived   bool               `json:"archived"`
 	ArchivedAt string             `json:"archivedAt"`
+	// Associations are the record's associated ids by object type, as the
+	// v3 object APIs return them (the connector fills them from the
+	// associations v4 API for search and batch read results).
+	Associations map[string]assocList `json:"associations"`
 }
 
 func (o *simpleObject) prop(name string) string {
@@ -129,23 +133,30 @@ func normalize(object string, raw []byte) (models.Record, error) {
 			Status:      dealStatus(&o),
 			Probability: floatPtr(o.prop("hs_deal_stage_probability")),
 			CloseDate:   dateOnly(o.prop("closedate")),
+			AccountID:   firstAssociated(o.Associations, "companies"),
 			OwnerID:     o.prop("hubspot_owner_id"),
 		}
 	case models.ObjectNotes:
 		data = &models.Note{
-			Common:  common,
-			Content: o.prop("hs_note_body"),
-			OwnerID: o.prop("hubspot_owner_id"),
+			Common:        common,
+			Content:       o.prop("hs_note_body"),
+			OwnerID:       o.prop("hubspot_owner_id"),
+			ContactID:     firstAssociated(o.Associations, "contacts"),
+			AccountID:     firstAssociated(o.Associations, "companies"),
+			OpportunityID: firstAssociated(o.Associations, "deals"),
 		}
 	case models.ObjectTasks:
 		data = &models.Task{
-			Common:   common,
-			Subject:  o.prop("hs_task_subject"),
-			Content:  o.prop("hs_task_body"),
-			Status:   o.prop("hs_task_status"),
-			Priority: o.prop("hs_task_priority"),
-			DueDate:  dateOnly(o.prop("hs_timestamp")),
-			OwnerID:  o.prop("hubspot_owner_id"),
+			Common:        common,
+			Subject:       o.prop("hs_task_subject"),
+			Content:       o.prop("hs_task_body"),
+			Status:        o.prop("hs_task_status"),
+			Priority:      o.prop("hs_task_priority"),
+			DueDate:       dateOnly(o.prop("hs_timestamp")),
+			OwnerID:       o.prop("hubspot_owner_id"),
+			ContactID:     firstAssociated(o.Associations, "contacts"),
+			AccountID:     firstAssociated(o.Associations, "companies"),
+			OpportunityID: firstAssociated(o.Associations, "deals"),
 		}
 	}
 	return models.Record{

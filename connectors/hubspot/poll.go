@@ -1,6 +1,7 @@
 package hubspot
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -50,7 +51,8 @@ type searchRequest struct {
 	Sorts        []searchSort        `json:"sorts"`
 	Properties   []string            `json:"properties"`
 	Limit        int                 `json:"limit"`
-	After        string              `json:"after,omitempty"`
+	// After is required by PublicObjectSearchRequest: "0" on the first page.
+	After string `json:"after"`
 }
 
 // pagedResponse is the shape shared by search (with total), the basic list
@@ -128,14 +130,18 @@ func (c *Connector) searchChanges(ctx context.Context, conn *connectors.Conn, sp
 			Sorts:        []searchSort{{PropertyName: spec.modified, Direction: "ASCENDING"}},
 			Properties:   spec.properties,
 			Limit:        limit,
-			After:        after,
+			After:        cmp.Or(after, "0"),
 		}
 		var resp pagedResponse
 		if err := c.do(ctx, conn, "POST", "/crm/v3/objects/"+spec.path+"/search", nil, body, &resp); err != nil {
 			return fmt.Errorf("search %s page: %w", spec.path, err)
 		}
-		page := connectors.Page{Records: make([]models.Record, 0, len(resp.Results)), Cursor: req.Cursor}
-		for _, raw := range resp.Results {
+		raws, err := c.attachAssociations(ctx, conn, spec, resp.Results)
+		if err != nil {
+			return fmt.Errorf("search %s page: %w", spec.path, err)
+		}
+		page := connectors.Page{Records: make([]models.Record, 0, len(raws)), Cursor: req.Cursor}
+		for _, raw := range raws {
 			rec, err := normalize(spec.unified, raw)
 			if err != nil {
 				return malformed("search "+spec.path, err)
@@ -190,8 +196,12 @@ func (c *Connector) scanObjects(ctx context.Context, conn *connectors.Conn, spec
 		if err := c.do(ctx, conn, "GET", "/crm/v3/objects/"+spec.path, q, nil, &resp); err != nil {
 			return fmt.Errorf("list %s page: %w", spec.path, err)
 		}
-		page := connectors.Page{Records: make([]models.Record, 0, len(resp.Results)), Cursor: req.Cursor}
-		for _, raw := range resp.Results {
+		raws, err := c.attachAssociations(ctx, conn, spec, resp.Results)
+		if err != nil {
+			return fmt.Errorf("list %s page: %w", spec.path, err)
+		}
+		page := connectors.Page{Records: make([]models.Record, 0, len(raws)), Cursor: req.Cursor}
+		for _, raw := range raws {
 			rec, err := normalize(spec.unified, raw)
 			if err != nil {
 				return malformed("list "+spec.path, err)

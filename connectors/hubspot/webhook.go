@@ -297,9 +297,12 @@ type batchInput struct {
 	ID string `json:"id"`
 }
 
+// batchReadRequest is BatchReadInputSimplePublicObjectId: inputs,
+// properties and propertiesWithHistory are required.
 type batchReadRequest struct {
-	Properties []string     `json:"properties"`
-	Inputs     []batchInput `json:"inputs"`
+	Properties            []string     `json:"properties"`
+	PropertiesWithHistory []string     `json:"propertiesWithHistory"`
+	Inputs                []batchInput `json:"inputs"`
 }
 
 // FetchRecords reads records by id with the CRM v3 batch read, 100 ids a
@@ -319,7 +322,7 @@ func (c *Connector) FetchRecords(ctx context.Context, conn *connectors.Conn, obj
 	}
 	var out []models.Record
 	for chunk := range slices.Chunk(ids, batchReadMax) {
-		body := batchReadRequest{Properties: spec.properties, Inputs: make([]batchInput, 0, len(chunk))}
+		body := batchReadRequest{Properties: spec.properties, PropertiesWithHistory: []string{}, Inputs: make([]batchInput, 0, len(chunk))}
 		for _, id := range chunk {
 			body.Inputs = append(body.Inputs, batchInput{ID: id})
 		}
@@ -327,7 +330,11 @@ func (c *Connector) FetchRecords(ctx context.Context, conn *connectors.Conn, obj
 		if err := c.do(ctx, conn, "POST", "/crm/v3/objects/"+spec.path+"/batch/read", map[string][]string{"archived": {"false"}}, body, &resp); err != nil {
 			return nil, fmt.Errorf("batch read %s: %w", spec.path, err)
 		}
-		for _, raw := range resp.Results {
+		raws, err := c.attachAssociations(ctx, conn, spec, resp.Results)
+		if err != nil {
+			return nil, fmt.Errorf("batch read %s: %w", spec.path, err)
+		}
+		for _, raw := range raws {
 			rec, err := normalize(object, raw)
 			if err != nil {
 				return nil, malformed("batch read "+spec.path, err)

@@ -32,6 +32,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /crm/v3/objects/{type}/{id}", s.api(s.handleGet))
 	m.HandleFunc("PATCH /crm/v3/objects/{type}/{id}", s.api(s.handleUpdate))
 	m.HandleFunc("DELETE /crm/v3/objects/{type}/{id}", s.api(s.handleDelete))
+	m.HandleFunc("POST /crm/v4/associations/{fromObjectType}/{toObjectType}/batch/read", s.api(s.handleAssocBatchRead))
 	m.HandleFunc("GET /crm/v3/pipelines/{type}", s.api(s.handlePipelines))
 	m.HandleFunc("GET /crm/v3/owners", s.api(s.handleOwners))
 	m.HandleFunc("GET /crm/v3/owners/{$}", s.api(s.handleOwners))
@@ -268,6 +269,37 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 	return true
 }
 
+// decodeRequired decodes a JSON body and refuses it (400 VALIDATION_ERROR)
+// when a property the OpenAPI schema marks required is absent.
+func decodeRequired(w http.ResponseWriter, r *http.Request, v any, required ...string) bool {
+	data, err := io.ReadAll(io.LimitReader(r.Body, 4<<20))
+	var present map[string]json.RawMessage
+	if err == nil {
+		err = json.Unmarshal(data, &present)
+	}
+	if err == nil {
+		err = json.Unmarshal(data, v)
+	}
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "VALIDATION_ERROR", "Invalid input JSON on line 1: "+err.Error(), nil)
+		return false
+	}
+	for _, k := range required {
+		if _, ok := present[k]; !ok {
+			writeError(w, http.StatusBadRequest, "VALIDATION_ERROR", fmt.Sprintf("Invalid input JSON: %s is required", k), nil)
+			return false
+		}
+	}
+	return true
+}
+
+func mustInt(id string) any {
+	if n, err := strconv.ParseInt(id, 10, 64); err == nil {
+		return n
+	}
+	return id
+}
+
 func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request, p *portal) []*connectors.InboundRequest {
 	t, ok := s.objectType(w, r)
 	if !ok {
@@ -370,7 +402,9 @@ func (s *Server) handleSearch(w http.ResponseWriter, r *http.Request, p *portal)
 		return nil
 	}
 	var body searchBody
-	if !decodeBody(w, r, &body) {
+	// PublicObjectSearchRequest: after, filterGroups, limit, properties and
+	// sorts are required.
+	if !decodeRequired(w, r, &body, "after", "filterGroups", "limit", "properties", "sorts") {
 		return nil
 	}
 	if body.Limit == 0 {
@@ -509,7 +543,9 @@ func (s *Server) handleBatchRead(w http.ResponseWriter, r *http.Request, p *port
 			ID string `json:"id"`
 		} `json:"inputs"`
 	}
-	if !decodeBody(w, r, &body) {
+	// BatchReadInputSimplePublicObjectId: inputs, properties and
+	// propertiesWithHistory are required.
+	if !decodeRequired(w, r, &body, "inputs", "properties", "propertiesWithHistory") {
 		return nil
 	}
 	if len(body.Inputs) > 100 {

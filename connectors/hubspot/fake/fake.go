@@ -99,6 +99,7 @@ type object struct {
 	updatedAt  time.Time
 	archived   bool
 	archivedAt time.Time
+	assoc      []assocEdge
 }
 
 type pipeline struct {

@@ -32,12 +32,16 @@ func (s *Server) Seed() int64 {
 	acme, _ := s.Create(id, "companies", map[string]string{"name": "Acme Corp", "domain": "acme.example", "industry": "MANUFACTURING", "hubspot_owner_id": owner})
 	_, _ = s.Create(id, "companies", map[string]string{"name": "Biglytics", "domain": "biglytics.net", "city": "Cambridge"})
 	_, _ = s.Create(id, "contacts", map[string]string{"firstname": "Bryan", "lastname": "Cooper", "email": "bcooper@biglytics.net", "jobtitle": "CTO"})
-	_, _ = s.Create(id, "contacts", map[string]string{"firstname": "Maria", "lastname": "Johnson", "email": "maria@acme.example", "associatedcompanyid": acme, "hubspot_owner_id": owner})
+	maria, _ := s.Create(id, "contacts", map[string]string{"firstname": "Maria", "lastname": "Johnson", "email": "maria@acme.example", "associatedcompanyid": acme, "hubspot_owner_id": owner})
 	_, _ = s.Create(id, "contacts", map[string]string{"firstname": "Sam", "lastname": "Lee", "email": "sam@example.org", "phone": "+1 555 0100"})
-	_, _ = s.Create(id, "deals", map[string]string{"dealname": "Acme renewal", "amount": "12000", "dealstage": "qualifiedtobuy", "pipeline": "default", "closedate": "2026-03-31T00:00:00.000Z", "hubspot_owner_id": owner})
+	renewal, _ := s.Create(id, "deals", map[string]string{"dealname": "Acme renewal", "amount": "12000", "dealstage": "qualifiedtobuy", "pipeline": "default", "closedate": "2026-03-31T00:00:00.000Z", "hubspot_owner_id": owner})
 	_, _ = s.Create(id, "deals", map[string]string{"dealname": "Biglytics pilot", "amount": "4500", "dealstage": "closedwon", "pipeline": "default", "hs_is_closed": "true", "hs_is_closed_won": "true"})
-	_, _ = s.Create(id, "notes", map[string]string{"hs_note_body": "Called Maria about the renewal.", "hubspot_owner_id": owner})
-	_, _ = s.Create(id, "tasks", map[string]string{"hs_task_subject": "Send renewal quote", "hs_task_status": "NOT_STARTED", "hs_task_priority": "HIGH"})
+	note, _ := s.Create(id, "notes", map[string]string{"hs_note_body": "Called Maria about the renewal.", "hubspot_owner_id": owner})
+	task, _ := s.Create(id, "tasks", map[string]string{"hs_task_subject": "Send renewal quote", "hs_task_status": "NOT_STARTED", "hs_task_priority": "HIGH"})
+	_ = s.Associate(id, "deals", renewal, "companies", acme, true)
+	_ = s.Associate(id, "notes", note, "contacts", maria, false)
+	_ = s.Associate(id, "notes", note, "deals", renewal, false)
+	_ = s.Associate(id, "tasks", task, "deals", renewal, false)
 	_ = s.Webhooks(id) // seeding is not news
 	return id
 }
