@@ -1,49 +1,49 @@
 package models
 
-import "gorm.io/gorm"
+import (
+	"embed"
+	"fmt"
+	"io/fs"
+)
 
-// Migration is one versioned schema change. Versions are applied in order,
-// each at most once, recorded in the schema_migrations table.
-type Migration struct {
-	Version int
-	Name    string
-	Up      func(tx *gorm.DB) error
-}
+// migrationFiles holds the versioned SQL migrations, one directory per
+// dialect (postgres/, sqlite/). Each file is a goose SQL migration named
+// NNNNN_what.sql with a "-- +goose Up" and a "-- +goose Down" section.
+//
+// Rules for adding one:
+//   - add the same version to both directories (the test in package storage
+//     fails when a version exists for one dialect only);
+//   - number it in your range (see docs/operations.md, "Migrations"): versions
+//     are applied out of order, so ranges never clash;
+//   - never edit a version that has been merged: add a new one;
+//   - every model field needs its column (storage's schema test checks it).
+//
+//go:embed migrations/postgres/*.sql migrations/sqlite/*.sql
+var migrationFiles embed.FS
 
-// Migrations returns every migration in version order. Append new ones; never
-// edit one that has shipped.
-func Migrations() []Migration {
-	return []Migration{
-		{Version: 1, Name: "initial schema", Up: func(tx *gorm.DB) error {
-			return tx.AutoMigrate(&Account{}, &APIKey{}, &Snapshot{})
-		}},
-		{Version: 2, Name: "forwarding and capture tables", Up: func(tx *gorm.DB) error {
-			return tx.AutoMigrate(allTables()...)
-		}},
-		{Version: 3, Name: "subscription rate limit", Up: func(tx *gorm.DB) error {
-			return tx.AutoMigrate(&Subscription{})
-		}},
-		{Version: 4, Name: "connection include raw", Up: func(tx *gorm.DB) error {
-			return tx.AutoMigrate(&Connection{})
-		}},
-		{Version: 5, Name: "due deliveries partial index", Up: func(tx *gorm.DB) error {
-			// The dispatcher's claim reads due deliveries in next_attempt_at
-			// order; a partial index holds only the queued ones, in that order.
-			return tx.Exec(`CREATE INDEX IF NOT EXISTS idx_deliveries_queued ON deliveries (next_attempt_at) WHERE status IN ('pending', 'failed')`).Error
-		}},
-		{Version: 140, Name: "api key name and last use", Up: func(tx *gorm.DB) error {
-			return tx.AutoMigrate(&APIKey{})
-		}},
-		{Version: 180, Name: "connection poll interval set by admin", Up: func(tx *gorm.DB) error {
-			if tx.Migrator().HasColumn(&Connection{}, "PollIntervalByAdmin") {
-				return nil // created by an earlier AutoMigrate of the current struct
-			}
-			return tx.Migrator().AddColumn(&Connection{}, "PollIntervalByAdmin")
-		}},
+// MigrationsFS returns the SQL migrations of one dialect ("postgres" or
+// "sqlite"), rooted at the dialect's directory.
+func MigrationsFS(dialect string) (fs.FS, error) {
+	switch dialect {
+	case "postgres", "sqlite":
+		return fs.Sub(migrationFiles, "migrations/"+dialect)
 	}
+	return nil, fmt.Errorf("no migrations for dialect %q", dialect)
 }
 
-func allTables() []any {
+// BaselineVersion is the first SQL migration: the schema that the last
+// release still using AutoMigrate (schema_migrations versions 1–5) produced.
+// A database from that release is recorded as being at this version without
+// running it.
+const BaselineVersion = 1
+
+// LegacyVersions are the versions that release recorded in its
+// schema_migrations table.
+var LegacyVersions = []int{1, 2, 3, 4, 5}
+
+// Tables returns one value of every table model, for schema checks (every
+// field must have its column in the migrated schema).
+func Tables() []any {
 	var all []any
 	all = append(all, accountTables()...)
 	all = append(all, forwardingTables()...)

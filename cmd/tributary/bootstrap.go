@@ -15,29 +15,6 @@ import (
 	"github.com/tributary/tributary/storage"
 )
 
-func newMigrate() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "migrate",
-		Short: "Apply database migrations and exit",
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := loadConfig(cmd)
-			if err != nil {
-				return err
-			}
-			log := newLogger(c, os.Stderr)
-			db, err := openDB(cmd.Context(), c, log, true)
-			if err != nil {
-				return err
-			}
-			defer storage.Close(db)
-			fmt.Fprintln(cmd.OutOrStdout(), "migrations up to date")
-			return nil
-		},
-	}
-	config.RegisterFlags(cmd.Flags())
-	return cmd
-}
-
 func newAccounts() *cobra.Command {
 	accountsCmd := &cobra.Command{Use: "accounts", Short: "Manage ISV accounts"}
 	var name string
