@@ -95,7 +95,7 @@ func (s *Service) deliveryViews(db *gorm.DB, rows []models.Delivery) ([]Delivery
 	byDel := map[string][]AttemptView{}
 	for _, a := range atts {
 		byDel[a.DeliveryID] = append(byDel[a.DeliveryID], AttemptView{AttemptedAt: a.AttemptedAt.UTC(), StatusCode: a.StatusCode,
-			ResponseTimeMs: a.ResponseTimeMs, ResponseBody: a.ResponseBody, Error: a.Error})
+			ResponseTimeMs: a.ResponseTimeMs, ResponseBody: a.ResponseBody, Error: tenantError(a.Error)})
 	}
 	var evs []models.Event
 	if err := db.Select("id", "topic").Where("id IN ?", evIDs).Find(&evs).Error; err != nil {
@@ -108,7 +108,7 @@ func (s *Service) deliveryViews(db *gorm.DB, rows []models.Delivery) ([]Delivery
 	now := s.Now()
 	for _, r := range rows {
 		v := DeliveryView{ID: r.ID, WebhookID: r.SubscriptionID, EventID: r.EventID, Topic: topic[r.EventID], Status: r.Status,
-			AttemptCount: r.Attempts, LastError: r.LastError, CreatedAt: r.CreatedAt.UTC(), Attempts: byDel[r.ID]}
+			AttemptCount: r.Attempts, LastError: tenantError(r.LastError), CreatedAt: r.CreatedAt.UTC(), Attempts: byDel[r.ID]}
 		if v.Attempts == nil {
 			v.Attempts = []AttemptView{}
 		}
@@ -329,5 +329,5 @@ func (s *Service) SendTest(ctx context.Context, accountID, webhookID, topic stri
 		return nil, "", err
 	}
 	return &AttemptView{AttemptedAt: r.at, StatusCode: r.status, ResponseTimeMs: r.elapsed.Milliseconds(),
-		ResponseBody: r.body, Error: r.errText()}, env.ID, nil
+		ResponseBody: r.body, Error: tenantError(r.errText())}, env.ID, nil
 }

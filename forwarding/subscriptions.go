@@ -256,6 +256,9 @@ func (s *Service) validateAddress(addr string) error {
 	if u.Fragment != "" {
 		return models.FieldError("address", "address must not have a #fragment")
 	}
+	if ip := net.ParseIP(u.Hostname()); ip != nil && metadataIP(ip) {
+		return models.FieldError("address", "address %s is a link-local or cloud metadata address, which is never allowed", u.Hostname())
+	}
 	if ip := net.ParseIP(u.Hostname()); ip != nil && !s.priv && blockedIP(ip) {
 		return models.FieldError("address", "address %s is a private, loopback or link-local address, which this deployment does not allow", u.Hostname())
 	}

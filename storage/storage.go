@@ -58,6 +58,9 @@ func Open(ctx context.Context, o Options) (*gorm.DB, error) {
 		if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
 			return nil, fmt.Errorf("create data dir %s: %w", o.DataDir, err)
 		}
+		if err := createPrivate(filepath.Join(o.DataDir, "tributary.db")); err != nil {
+			return nil, err
+		}
 		// Switching a new file to WAL needs an exclusive lock that the busy
 		// handler does not wait for; a second process opening at the same
 		// instant retries briefly.
@@ -92,6 +95,20 @@ func Open(ctx context.Context, o Options) (*gorm.DB, error) {
 		return nil, err
 	}
 	return db, nil
+}
+
+// createPrivate creates the SQLite file readable by its owner only (0600)
+// when it does not exist yet; SQLite gives its -wal and -shm files the
+// database file's mode. The file holds sealed secrets and key hashes.
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("create %s: %w", path, err)
+	}
+	return f.Close()
 }
 
 // SQLiteDSN is the DSN of the SQLite file at path: WAL, foreign keys,
