@@ -52,7 +52,7 @@ func Migrate(ctx context.Context, db *gorm.DB) ([]int, error) {
 		if err != nil {
 			return err
 		}
-		if err := adoptLegacy(ctx, db); err != nil {
+		if err := adoptLegacy(ctx, db, p); err != nil {
 			return err
 		}
 		res, err := p.Up(ctx)
@@ -83,7 +83,7 @@ func MigrateDown(ctx context.Context, db *gorm.DB) (int, error) {
 		if err != nil {
 			return err
 		}
-		if err := adoptLegacy(ctx, db); err != nil {
+		if err := adoptLegacy(ctx, db, p); err != nil {
 			return err
 		}
 		res, err := p.Down(ctx)
@@ -168,22 +168,34 @@ func appliedVersions(ctx context.Context, db *gorm.DB) (map[int]time.Time, error
 	}
 	if legacyComplete(legacy) {
 		done[models.BaselineVersion] = at
+		for _, v := range legacy {
+			if !slices.Contains(models.LegacyVersions, v) {
+				done[v] = at // a development build's AutoMigrate step, now SQL
+			}
+		}
 	}
 	return done, nil
 }
 
 // adoptLegacy records a database created by the AutoMigrate release as being
-// at the baseline version, without running it. It must run under the
-// migration lock. A database with an incomplete legacy history (a release
+// at the baseline version, without running it, once: when goose has no
+// version table yet. It must run under the migration lock. A database with an incomplete legacy history (a release
 // older than the last AutoMigrate one) is refused: nothing would bring its
 // schema to the baseline.
-func adoptLegacy(ctx context.Context, db *gorm.DB) error {
+func adoptLegacy(ctx context.Context, db *gorm.DB, p *goose.Provider) error {
+	if db.WithContext(ctx).Migrator().HasTable(VersionTable) {
+		return nil // adopted already, or never a legacy database
+	}
 	legacy, _, err := legacyVersions(ctx, db)
 	if err != nil || len(legacy) == 0 {
 		return err
 	}
 	if !legacyComplete(legacy) {
 		return fmt.Errorf("migrate: this database was created by an old release (schema_migrations has versions %v, expected %v): start the last release that used them once to bring it up to date, then this one", legacy, models.LegacyVersions)
+	}
+	var known []int64
+	for _, src := range p.ListSources() {
+		known = append(known, src.Version)
 	}
 	store, err := database.NewStore(gooseDialect(db), VersionTable)
 	if err != nil {
@@ -194,23 +206,24 @@ func adoptLegacy(ctx context.Context, db *gorm.DB) error {
 		if !ok {
 			return fmt.Errorf("migrate: unexpected connection type %T", tx.Statement.ConnPool)
 		}
-		if !tx.Migrator().HasTable(VersionTable) {
-			if err := store.CreateVersionTable(ctx, sqlTx); err != nil {
-				return fmt.Errorf("create %s: %w", VersionTable, err)
+		if err := store.CreateVersionTable(ctx, sqlTx); err != nil {
+			return fmt.Errorf("create %s: %w", VersionTable, err)
+		}
+		if err := store.Insert(ctx, sqlTx, database.InsertRequest{Version: 0}); err != nil {
+			return fmt.Errorf("record version 0: %w", err)
+		}
+		// The baseline, and the versions development builds applied with
+		// AutoMigrate before they became SQL files of the same number.
+		adopt := []int64{models.BaselineVersion}
+		for _, v := range legacy {
+			if !slices.Contains(models.LegacyVersions, v) && slices.Contains(known, int64(v)) {
+				adopt = append(adopt, int64(v))
 			}
-			if err := store.Insert(ctx, sqlTx, database.InsertRequest{Version: 0}); err != nil {
-				return fmt.Errorf("record version 0: %w", err)
+		}
+		for _, v := range adopt {
+			if err := store.Insert(ctx, sqlTx, database.InsertRequest{Version: v}); err != nil {
+				return fmt.Errorf("record version %d: %w", v, err)
 			}
-		}
-		_, err := store.GetMigration(ctx, sqlTx, models.BaselineVersion)
-		if err == nil {
-			return nil
-		}
-		if !errors.Is(err, database.ErrVersionNotFound) {
-			return fmt.Errorf("read baseline version: %w", err)
-		}
-		if err := store.Insert(ctx, sqlTx, database.InsertRequest{Version: models.BaselineVersion}); err != nil {
-			return fmt.Errorf("record baseline version: %w", err)
 		}
 		return nil
 	})

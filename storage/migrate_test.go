@@ -185,6 +185,44 @@ func TestUpgradeFromAutoMigrateRelease(t *testing.T) {
 
 			fresh := storagetest.New(t, d)
 			require.Equal(t, schemaOf(t, fresh), schemaOf(t, db), "an upgraded database has the schema of a fresh one")
+
+			// Down to nothing, then up again: the legacy table does not
+			// bring the baseline back.
+			for {
+				v, err := storage.MigrateDown(ctx, db)
+				require.NoError(t, err)
+				if v == 0 {
+					break
+				}
+			}
+			require.False(t, db.Migrator().HasTable("schema_migrations"))
+			up, err := storage.Migrate(ctx, db)
+			require.NoError(t, err)
+			require.Equal(t, versions(t, d), up)
+		})
+	}
+}
+
+// TestDevelopmentLegacyVersionsAreAdopted: a development build recorded an
+// AutoMigrate step (140) that is now a SQL file of the same number.
+func TestDevelopmentLegacyVersionsAreAdopted(t *testing.T) {
+	for _, d := range storagetest.Dialects {
+		t.Run(d, func(t *testing.T) {
+			ctx := context.Background()
+			db, err := storage.Open(ctx, storagetest.Options(t, d))
+			require.NoError(t, err)
+			defer storage.Close(db)
+			require.NoError(t, legacyMigrate(db))
+			require.NoError(t, db.Exec("ALTER TABLE api_keys ADD COLUMN name varchar(200) NOT NULL DEFAULT ''").Error)
+			require.NoError(t, db.Exec("ALTER TABLE api_keys ADD COLUMN last_used_at timestamp").Error)
+			require.NoError(t, db.Create(&legacySchemaMigration{Version: 140, Name: "api key name and last use", AppliedAt: time.Now()}).Error)
+			pending, err := storage.Pending(ctx, db)
+			require.NoError(t, err)
+			require.NotContains(t, pending, 140)
+			applied, err := storage.Migrate(ctx, db)
+			require.NoError(t, err)
+			require.NotContains(t, applied, 140)
+			require.NotContains(t, applied, models.BaselineVersion)
 		})
 	}
 }

@@ -55,3 +55,4 @@ DROP TABLE `events`;
 DROP TABLE `subscriptions`;
 DROP TABLE `api_keys`;
 DROP TABLE `accounts`;
+DROP TABLE IF EXISTS schema_migrations;
