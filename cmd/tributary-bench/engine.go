@@ -244,25 +244,26 @@ func (e *engineProc) call(ctx context.Context, method, path, key string, body an
 }
 
 // account makes an admin key with the CLI on the engine's database, then
-// an account through the admin API; it returns the account's API key.
-func (e *engineProc) account(ctx context.Context) (string, error) {
+// an account through the admin API; it returns the account's API key and id.
+func (e *engineProc) account(ctx context.Context) (key, id string, err error) {
 	raw, err := e.cli(ctx, "admin-keys", "create", "--json")
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	var ak struct {
 		AdminKey string `json:"adminKey"`
 	}
 	if err := json.Unmarshal(raw, &ak); err != nil || ak.AdminKey == "" {
-		return "", fmt.Errorf("admin-keys create: unexpected output %q", raw)
+		return "", "", fmt.Errorf("admin-keys create: unexpected output %q", raw)
 	}
 	var acc struct {
-		APIKey string `json:"apiKey"`
+		APIKey    string `json:"apiKey"`
+		AccountID string `json:"accountId"`
 	}
 	if err := e.call(ctx, "POST", "/v1/admin/accounts", ak.AdminKey, map[string]string{"name": "bench"}, http.StatusCreated, &acc); err != nil {
-		return "", err
+		return "", "", err
 	}
-	return acc.APIKey, nil
+	return acc.APIKey, acc.AccountID, nil
 }
 
 // waitSynced waits until every connection of the account is active and has

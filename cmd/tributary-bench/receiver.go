@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/hmac"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -18,6 +19,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/tributary/tributary/forwarding/signing"
 )
 
 // arrival is one delivery as the receiver saw it: the forwarded event's id,
@@ -26,17 +29,23 @@ import (
 type arrival struct {
 	eventID, remoteID string
 	at                time.Time
+	bad               bool // the signature did not verify (answered 400)
 }
 
-// runReceiver is `tributary-bench receiver --out FILE`: a plain subscriber
-// in its own OS process. It answers every POST 204 at once, records each
-// arrival, prints "listening http://ADDR" on stdout, serves GET /count, and
-// on SIGTERM writes the arrivals to FILE as TSV (event id, remote id, Unix
-// nanoseconds) and exits.
+// runReceiver is `tributary-bench receiver --out FILE`: a subscriber in its
+// own OS process. It verifies each delivery as an ISV's receiver would
+// (--hmac-secret: X-Webhook-Signature; --jwks: the rsa scheme against the
+// account's key set, fetched again when a key id is new), answers 204 (400
+// when the signature fails), records each arrival, prints "listening
+// http://ADDR" on stdout, serves GET /count, and on SIGTERM writes the
+// arrivals to FILE as TSV (event id, remote id, Unix nanoseconds, ok|bad)
+// and exits.
 func runReceiver(args []string) error {
 	fs := flag.NewFlagSet("receiver", flag.ContinueOnError)
 	out := fs.String("out", "", "file the arrivals are written to on SIGTERM")
 	listen := fs.String("listen", "127.0.0.1:0", "address to listen on")
+	hmacSecret := fs.String("hmac-secret", "", "verify X-Webhook-Signature with this secret")
+	jwksURL := fs.String("jwks", "", "verify the rsa scheme with the key set at this URL")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -51,6 +60,7 @@ func runReceiver(args []string) error {
 		mu   sync.Mutex
 		seen []arrival
 	)
+	v := &verifier{secret: *hmacSecret, jwksURL: *jwksURL}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /count", func(w http.ResponseWriter, _ *http.Request) {
 		mu.Lock()
@@ -75,9 +85,14 @@ func runReceiver(args []string) error {
 			http.Error(w, "not an event", http.StatusBadRequest)
 			return
 		}
+		ok := v.verify(r.Header, body) == nil
 		mu.Lock()
-		seen = append(seen, arrival{ev.ID, ev.DataPayload.RemoteID, at})
+		seen = append(seen, arrival{ev.ID, ev.DataPayload.RemoteID, at, !ok})
 		mu.Unlock()
+		if !ok {
+			http.Error(w, "bad signature", http.StatusBadRequest)
+			return
+		}
 		w.WriteHeader(http.StatusNoContent)
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
@@ -97,7 +112,7 @@ func runReceiver(args []string) error {
 	}
 	bw := bufio.NewWriter(f)
 	for _, a := range seen {
-		fmt.Fprintf(bw, "%s\t%s\t%d\n", a.eventID, a.remoteID, a.at.UnixNano())
+		fmt.Fprintf(bw, "%s\t%s\t%d\t%s\n", a.eventID, a.remoteID, a.at.UnixNano(), map[bool]string{false: "ok", true: "bad"}[a.bad])
 	}
 	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("receiver: %w", err)
@@ -112,13 +127,14 @@ type receiverProc struct {
 	out string
 }
 
-// startReceiver re-executes this binary as `receiver`, writing to out.
-func startReceiver(out string) (*receiverProc, error) {
+// startReceiver re-executes this binary as `receiver`, writing to out;
+// verify are its verification flags.
+func startReceiver(out string, verify ...string) (*receiverProc, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(self, "receiver", "--out", out)
+	cmd := exec.Command(self, append([]string{"receiver", "--out", out}, verify...)...)
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -162,14 +178,57 @@ func (r *receiverProc) stop() ([]arrival, error) {
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		p := strings.Split(sc.Text(), "\t")
-		if len(p) != 3 {
+		if len(p) != 4 {
 			return nil, fmt.Errorf("receiver output: bad line %q", sc.Text())
 		}
 		ns, err := strconv.ParseInt(p[2], 10, 64)
 		if err != nil {
 			return nil, fmt.Errorf("receiver output: %w", err)
 		}
-		out = append(out, arrival{p[0], p[1], time.Unix(0, ns)})
+		out = append(out, arrival{p[0], p[1], time.Unix(0, ns), p[3] == "bad"})
 	}
 	return out, sc.Err()
+}
+
+// verifier checks delivery signatures: the hmac scheme with a known secret,
+// or the rsa scheme with the account's JWKS (cached, fetched again for an
+// unknown key id). With neither configured everything passes.
+type verifier struct {
+	secret, jwksURL string
+	mu              sync.Mutex
+	jwks            signing.JWKS
+}
+
+func (v *verifier) verify(h http.Header, body []byte) error {
+	switch {
+	case v.secret != "":
+		if !hmac.Equal([]byte(h.Get(signing.HeaderHMACSignature)), []byte(signing.SignHMAC(v.secret, body))) {
+			return signing.ErrInvalidSignature
+		}
+		return nil
+	case v.jwksURL != "":
+		v.mu.Lock()
+		jwks := v.jwks
+		if _, err := jwks.Key(h.Get(signing.HeaderKeyID)); err != nil {
+			if fresh, err := fetchJWKS(v.jwksURL); err == nil {
+				v.jwks, jwks = fresh, fresh
+			}
+		}
+		v.mu.Unlock()
+		return signing.VerifyRSA(jwks, h, body, 5*time.Minute, time.Now())
+	}
+	return nil
+}
+
+func fetchJWKS(u string) (signing.JWKS, error) {
+	resp, err := http.Get(u)
+	if err != nil {
+		return signing.JWKS{}, err
+	}
+	defer resp.Body.Close()
+	var out signing.JWKS
+	if resp.StatusCode != http.StatusOK {
+		return out, fmt.Errorf("jwks: %s", resp.Status)
+	}
+	return out, json.NewDecoder(resp.Body).Decode(&out)
 }

@@ -59,6 +59,7 @@ type wholeResult struct {
 	p50, p99             time.Duration // offered → first arrival
 	p99Send              time.Duration // request start → first arrival
 	lost, dupes, unknown int
+	badSignatures        int
 	redelivered, extra   int // duplicates: same event again; another event for the same change
 	capped               bool
 	queuedInbox          int64
@@ -109,7 +110,18 @@ func runWhole(ctx context.Context, o wholeOptions, sc wholeScenario) (*wholeResu
 		return nil, err
 	}
 	defer e.stop()
-	rc, err := startReceiver(filepath.Join(o.dir, fmt.Sprintf("arrivals-%s-%s.tsv", sc.source, sc.scheme)))
+	key, accountID, err := e.account(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// The receiver verifies every delivery as the ISV's would.
+	signing := map[string]string{"scheme": sc.scheme}
+	verify := []string{"--jwks", e.url + "/.well-known/jwks/" + accountID + ".json"}
+	if sc.scheme == "hmac" {
+		signing["secret"] = "bench-hmac-secret-0123456789"
+		verify = []string{"--hmac-secret", signing["secret"]}
+	}
+	rc, err := startReceiver(filepath.Join(o.dir, fmt.Sprintf("arrivals-%s-%s.tsv", sc.source, sc.scheme)), verify...)
 	if err != nil {
 		return nil, err
 	}
@@ -119,12 +131,8 @@ func runWhole(ctx context.Context, o wholeOptions, sc wholeScenario) (*wholeResu
 			_, _ = rc.stop()
 		}
 	}()
-	key, err := e.account(ctx)
-	if err != nil {
-		return nil, err
-	}
 	if err := e.call(ctx, "POST", "/v1/webhooks", key, map[string]any{"address": rc.url + "/hook", "topic": []string{"commerce/orders"},
-		"signing": map[string]string{"scheme": sc.scheme}}, http.StatusCreated, nil); err != nil {
+		"signing": signing}, http.StatusCreated, nil); err != nil {
 		return nil, err
 	}
 	conns, err := connect(ctx, e, key, sc.source, o.connections)
@@ -390,6 +398,10 @@ func analyse(res *wholeResult, sends []send, arrivals []arrival) {
 	events := map[string]string{}  // key → first event id
 	seenEvent := map[string]bool{} // event ids
 	for _, a := range arrivals {
+		if a.bad {
+			res.badSignatures++
+			continue
+		}
 		if _, ok := byKey[a.remoteID]; !ok {
 			res.unknown++
 			continue
@@ -508,9 +520,9 @@ func wholeRows(sc wholeScenario, r *wholeResult, target, loopOrder float64, o wh
 		capNote = fmt.Sprintf("; INCOMPLETE: %d of %d delivered when the %s drain cap ended the wait (%d inbox items, %d deliveries still queued)",
 			r.delivered, r.acked, o.drainCap, r.queuedInbox, r.queuedDeliveries)
 	}
-	lostTarget := "0 / 0 " + verdict(r.lost == 0 && r.dupes == 0 && !r.capped && r.failed == 0)
-	lostNote := fmt.Sprintf("duplicates: %d same event again, %d extra events for one change; %d arrivals of unknown changes; %d sends failed",
-		r.redelivered, r.extra, r.unknown, r.failed)
+	lostTarget := "0 / 0 " + verdict(r.lost == 0 && r.dupes == 0 && !r.capped && r.failed == 0 && r.badSignatures == 0)
+	lostNote := fmt.Sprintf("duplicates: %d same event again, %d extra events for one change; %d arrivals of unknown changes; %d bad signatures; %d sends failed",
+		r.redelivered, r.extra, r.unknown, r.badSignatures, r.failed)
 	if r.firstErr != "" {
 		lostNote += " (first: " + r.firstErr + ")"
 	}

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"net/http"
 	"testing"
 	"time"
+
+	"github.com/tributary/tributary/forwarding/signing"
 )
 
 // TestAnalyse: arrivals are joined to sends by change key; a second
@@ -19,11 +22,12 @@ func TestAnalyse(t *testing.T) {
 		{key: "4", offered: at(0), start: at(10), acked: at(30), ok: false},
 	}
 	arrivals := []arrival{
-		{"evt_a", "1", at(15)},  // during ingest (ends at 30)
-		{"evt_a", "1", at(40)},  // the same event again
-		{"evt_b", "2", at(120)}, // after ingest
-		{"evt_c", "2", at(130)}, // another event for change 2
-		{"evt_x", "9", at(50)},  // unknown change
+		{"evt_a", "1", at(15), false},  // during ingest (ends at 30)
+		{"evt_a", "1", at(40), false},  // the same event again
+		{"evt_b", "2", at(120), false}, // after ingest
+		{"evt_c", "2", at(130), false}, // another event for change 2
+		{"evt_x", "9", at(50), false},  // unknown change
+		{"evt_d", "3", at(60), true},   // change 3, but its signature failed: not delivered
 	}
 	for _, c := range []struct {
 		name          string
@@ -41,6 +45,9 @@ func TestAnalyse(t *testing.T) {
 			if r.delivered != 2 || r.duringIngest != 1 || r.redelivered != 1 || r.extra != 1 || r.dupes != 2 {
 				t.Fatalf("delivered %d during %d redelivered %d extra %d dupes %d", r.delivered, r.duringIngest, r.redelivered, r.extra, r.dupes)
 			}
+			if r.badSignatures != 1 {
+				t.Fatalf("bad signatures %d", r.badSignatures)
+			}
 			if r.lost != c.lost || r.unknown != c.unknown {
 				t.Fatalf("lost %d unknown %d, want %d %d", r.lost, r.unknown, c.lost, c.unknown)
 			}
@@ -51,5 +58,24 @@ func TestAnalyse(t *testing.T) {
 				t.Fatalf("e2e %.2f/s, want %.2f", r.e2ePerSec, want)
 			}
 		})
+	}
+}
+
+// TestVerifier: the receiver accepts only deliveries signed with the
+// subscription's hmac secret.
+func TestVerifier(t *testing.T) {
+	body := []byte(`{"id":"evt_1"}`)
+	v := &verifier{secret: "s3cret-s3cret-s3cret"}
+	h := http.Header{}
+	h.Set(signing.HeaderHMACSignature, signing.SignHMAC("s3cret-s3cret-s3cret", body))
+	if err := v.verify(h, body); err != nil {
+		t.Fatal(err)
+	}
+	h.Set(signing.HeaderHMACSignature, signing.SignHMAC("another-secret-here", body))
+	if v.verify(h, body) == nil {
+		t.Fatal("a delivery signed with another secret passed")
+	}
+	if v.verify(http.Header{}, body) == nil {
+		t.Fatal("an unsigned delivery passed")
 	}
 }
