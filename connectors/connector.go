@@ -159,6 +159,12 @@ type Notice struct {
 	// Record is the full normalized record when the notice carries it;
 	// nil for thin notices, which sync fetches with a Fetcher.
 	Record *models.Record
+	// ConfirmDeletion asks sync to check with the provider (a Fetcher) that
+	// a Deleted notice's record is really gone before applying it: set by
+	// connectors whose webhook signature does not cover what says "deleted"
+	// (Shopify's topic header is outside its HMAC, so a captured update body
+	// replayed under a delete topic still verifies).
+	ConfirmDeletion bool
 }
 
 // WebhookReceiver verifies and parses native webhooks. Verify must be called

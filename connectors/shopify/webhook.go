@@ -102,14 +102,41 @@ func (k *Connector) VerifyWebhook(r *connectors.InboundRequest) error {
 	return nil
 }
 
-// deleteBody is the body of */delete topics.
+// deleteBody is the body of */delete topics: {"id": …} (customers/delete
+// adds a few empty fields: phone, addresses, tax_exemptions, consents).
 type deleteBody struct {
 	ID flexString `json:"id"`
+	// Fields only a full resource carries; a */delete body never has them.
+	CreatedAt json.RawMessage `json:"created_at"`
+	UpdatedAt json.RawMessage `json:"updated_at"`
+	Email     json.RawMessage `json:"email"`
+	Title     json.RawMessage `json:"title"`
+	LineItems json.RawMessage `json:"line_items"`
+	Variants  json.RawMessage `json:"variants"`
 }
+
+// resourceShaped reports whether a */delete body carries fields of a full
+// resource: it is then an update or create body under a forged topic
+// (X-Shopify-Topic is not covered by the HMAC).
+func (d deleteBody) resourceShaped() bool {
+	for _, f := range []json.RawMessage{d.CreatedAt, d.UpdatedAt, d.Email, d.Title, d.LineItems, d.Variants} {
+		if len(f) > 0 && string(f) != "null" {
+			return true
+		}
+	}
+	return false
+}
+
+// ErrTopicMismatch: a delivery's body does not have the shape its
+// (unsigned) topic header announces.
+var ErrTopicMismatch = errors.New("shopify webhook: body does not match its topic")
 
 // ParseWebhook turns one verified delivery into at most one notice. Create
 // and update bodies are the bare REST resource, so the notice carries the
-// full normalized record; */delete bodies only hold {"id": …}. The notice
+// full normalized record; */delete bodies only hold {"id": …}. Because the
+// HMAC covers the body but not X-Shopify-Topic, a delete notice is only
+// accepted when its body has a delete body's shape (ErrTopicMismatch
+// otherwise), and it asks sync to confirm the record is gone. The notice
 // routes by X-Shopify-Shop-Domain; its EventID is "<X-Shopify-Event-Id>:
 // <topic>" (the event id is shared by the topics one event fires, so the
 // topic keeps them apart) or, without an event id, X-Shopify-Webhook-Id.
@@ -154,7 +181,12 @@ func (k *Connector) ParseWebhook(r *connectors.InboundRequest) ([]connectors.Not
 		if d.ID == "" {
 			return nil, fmt.Errorf("shopify webhook %s: body has no id", topic)
 		}
-		n.RemoteID, n.Deleted = string(d.ID), true
+		if d.resourceShaped() {
+			return nil, fmt.Errorf("shopify webhook %s: a full %s body under a delete topic: %w", topic, resource, ErrTopicMismatch)
+		}
+		// The topic is not signed: sync confirms the record is gone
+		// (FetchRecords) before it emits the deletion.
+		n.RemoteID, n.Deleted, n.ConfirmDeletion = string(d.ID), true, true
 	} else {
 		// create, update(d) and the other order topics (paid, cancelled, …)
 		// carry the full resource.
@@ -267,4 +299,42 @@ func (k *Connector) Unsubscribe(ctx context.Context, c *connectors.Conn) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// FetchRecords reads records by id (GET {resource}/{id}.json, status any for
+// orders). Ids Shopify does not find (404) are not returned: sync uses this
+// to confirm a delete notice before emitting a deletion.
+func (k *Connector) FetchRecords(ctx context.Context, c *connectors.Conn, object string, remoteIDs []string) ([]models.Record, error) {
+	resource, ok := resourcePath[object]
+	if !ok {
+		return nil, fmt.Errorf("shopify fetch %q: %w", object, connectors.ErrUnsupportedObject)
+	}
+	var out []models.Record
+	seen := map[string]bool{}
+	for _, id := range remoteIDs {
+		if id == "" || seen[id] {
+			continue
+		}
+		seen[id] = true
+		_, body, err := k.do(ctx, c, http.MethodGet, resource+"/"+url.PathEscape(id)+".json", nil, nil)
+		var pe *connectors.ProviderError
+		if errors.As(err, &pe) && pe.StatusCode == http.StatusNotFound {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("shopify fetch %s %s: %w", object, id, err)
+		}
+		var env map[string]json.RawMessage
+		if err := json.Unmarshal(body, &env); err != nil || len(env) != 1 {
+			return nil, &connectors.ProviderError{StatusCode: http.StatusOK, Code: "malformed_response", Message: fmt.Sprintf("fetch %s %s: not a {resource} envelope", object, id)}
+		}
+		for _, raw := range env {
+			rec, err := normalize(object, raw)
+			if err != nil {
+				return nil, &connectors.ProviderError{StatusCode: http.StatusOK, Code: "malformed_response", Message: err.Error()}
+			}
+			out = append(out, rec)
+		}
+	}
+	return out, nil
 }

@@ -222,3 +222,34 @@ func TestSubscribeUnsubscribe(t *testing.T) {
 	// Already gone: fine.
 	require.NoError(t, b.conn.Unsubscribe(t.Context(), c))
 }
+
+// TestDeleteTopicMustMatchBody: the topic header is outside the HMAC, so a
+// full resource body under a */delete topic is refused (ErrTopicMismatch);
+// a delete-shaped body becomes a Deleted notice that asks sync to confirm
+// the record is gone.
+func TestDeleteTopicMustMatchBody(t *testing.T) {
+	k := New(connectors.AppConfig{ClientSecret: "s"})
+	order, err := os.ReadFile(filepath.Join("testdata", "webhook_orders_create_body.json"))
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		topic string
+		body  string
+	}{
+		{"orders/delete", string(order)},
+		{"customers/delete", `{"id":1,"email":"ada@example.com","created_at":"2026-01-01T00:00:00-05:00","updated_at":"2026-01-02T00:00:00-05:00"}`},
+		{"products/delete", `{"id":1,"title":"Mug","variants":[{"id":2}]}`},
+	} {
+		_, err := k.ParseWebhook(inbound(tc.topic, []byte(tc.body), nil))
+		require.ErrorIs(t, err, ErrTopicMismatch, tc.topic)
+	}
+	for topic, body := range map[string]string{
+		"orders/delete":    `{"id":820982911946154508}`,
+		"customers/delete": `{"id":706405506930370084,"phone":null,"addresses":[],"tax_exemptions":[],"email_marketing_consent":null,"sms_marketing_consent":null,"admin_graphql_api_id":"gid://shopify/Customer/706405506930370084"}`,
+		"products/delete":  `{"id":788032119674292922}`,
+	} {
+		ns, err := k.ParseWebhook(inbound(topic, []byte(body), nil))
+		require.NoError(t, err, topic)
+		require.Len(t, ns, 1)
+		require.True(t, ns[0].Deleted && ns[0].ConfirmDeletion, topic)
+	}
+}

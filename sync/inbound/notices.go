@@ -89,19 +89,31 @@ type recKey struct{ object, remoteID string }
 func (p *Processor) records(ctx context.Context, c connectors.Connector, item *models.InboxItem, t *target) ([]models.Record, error) {
 	lastThin := map[recKey]int{}
 	want := map[string][]string{}
+	asked := map[recKey]bool{}
+	for _, n := range t.notices {
+		// Deletions the signature does not vouch for are checked against
+		// the provider: the record must be gone.
+		k := recKey{n.Object, n.RemoteID}
+		if n.Deleted && n.ConfirmDeletion && !asked[k] {
+			asked[k] = true
+			want[n.Object] = append(want[n.Object], n.RemoteID)
+		}
+	}
 	for i, n := range t.notices {
 		if n.Record != nil || n.Deleted {
 			continue
 		}
 		k := recKey{n.Object, n.RemoteID}
-		if _, seen := lastThin[k]; !seen {
+		if _, seen := lastThin[k]; !seen && !asked[k] {
 			want[n.Object] = append(want[n.Object], n.RemoteID)
 		}
 		lastThin[k] = i
 	}
 	fetched := map[recKey]models.Record{}
+	fetchedOK := false
 	if len(want) > 0 {
 		err := p.fetch(ctx, c, item, t, want, fetched)
+		fetchedOK = err == nil
 		if errors.Is(err, connectors.ErrUnauthorized) {
 			// Retrying cannot help until the user reconnects; the poll after
 			// that catches these changes up. Full notices still apply.
@@ -120,6 +132,12 @@ func (p *Processor) records(ctx context.Context, c connectors.Connector, item *m
 			r.Object = cmp.Or(r.Object, n.Object)
 			r.RemoteID = cmp.Or(r.RemoteID, n.RemoteID)
 			out = append(out, r)
+		case n.Deleted && n.ConfirmDeletion && !fetchedOK:
+			p.log().WarnContext(ctx, "inbound delete notice not confirmed (the provider could not be asked); skipped, the next poll decides",
+				"inbox", item.ID, "connection", t.conn.ID, "object", n.Object, "remoteId", n.RemoteID)
+		case n.Deleted && n.ConfirmDeletion && hasRecord(fetched, n):
+			p.log().WarnContext(ctx, "inbound delete notice for a record the provider still has; not a deletion",
+				"inbox", item.ID, "connection", t.conn.ID, "object", n.Object, "remoteId", n.RemoteID)
 		case n.Deleted:
 			out = append(out, models.Record{Object: n.Object, RemoteID: n.RemoteID, Deleted: true, RemoteUpdatedAt: n.OccurredAt})
 		default:
@@ -137,6 +155,11 @@ func (p *Processor) records(ctx context.Context, c connectors.Connector, item *m
 		}
 	}
 	return out, nil
+}
+
+func hasRecord(fetched map[recKey]models.Record, n connectors.Notice) bool {
+	_, ok := fetched[recKey{n.Object, n.RemoteID}]
+	return ok
 }
 
 // fetch batch-reads the wanted ids (object → ids) into fetched.

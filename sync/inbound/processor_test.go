@@ -3,6 +3,8 @@ package inbound
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/http"
 	"strconv"
 	"testing"
 	"time"
@@ -11,6 +13,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/tributary/tributary/connectors"
+	"github.com/tributary/tributary/connectors/shopify"
 	"github.com/tributary/tributary/models"
 	"github.com/tributary/tributary/storage/storagetest"
 )
@@ -360,5 +363,56 @@ func TestPruneKeepsTheDedupWindow(t *testing.T) {
 		items := b.inbox(t)
 		require.Len(t, items, 1)
 		require.Nil(t, items[0].ProcessedAt)
+	})
+}
+
+// TestShopifyForgedDeleteTopic: X-Shopify-Topic is not covered by the HMAC.
+// A captured customers/update body replayed with the header customers/delete
+// still verifies, but its body is a full customer: no deleted event. A
+// correctly shaped delete body for a customer Shopify still has is not
+// confirmed by the fetch: no deleted event either. A real delete is.
+func TestShopifyForgedDeleteTopic(t *testing.T) {
+	storagetest.Each(t, func(t *testing.T, db *gorm.DB) {
+		b := setup(t, db)
+		shop, _ := b.shopifyShop(t)
+		id := b.sh.Create(shop, "customers", map[string]any{"email": "ada@example.com", "first_name": "Ada"})
+		b.receiveAll(t, "shopify", b.shopifyRequests(shop))
+		require.Equal(t, 1, b.process(t))
+		b.shClock.Advance(time.Minute)
+		b.clock.Advance(time.Minute)
+		require.True(t, b.sh.Update(shop, "customers", id, map[string]any{"first_name": "Augusta"}))
+		reqs := b.shopifyRequests(shop)
+		require.Len(t, reqs, 1)
+		require.Equal(t, "customers/update", reqs[0].Header.Get("X-Shopify-Topic"))
+		b.receiveAll(t, "shopify", reqs)
+		require.Equal(t, 1, b.process(t))
+		require.Equal(t, []string{"commerce/customers created", "commerce/customers updated"}, kinds(b.events(t)))
+
+		// The captured update body, replayed under a delete topic (new
+		// event id so dedup does not drop it). The HMAC still verifies.
+		forged := *reqs[0]
+		forged.Header = reqs[0].Header.Clone()
+		forged.Header.Set("X-Shopify-Topic", "customers/delete")
+		forged.Header.Set("X-Shopify-Event-Id", "forged-1")
+		require.NoError(t, b.shApp.VerifyWebhook(&forged))
+		// A delete-shaped body for the live customer, signed with the app
+		// secret (as a delete Shopify sent by mistake or a replay would be).
+		body := []byte(fmt.Sprintf(`{"id":%d,"phone":null,"addresses":[],"tax_exemptions":[],"email_marketing_consent":null,"sms_marketing_consent":null,"admin_graphql_api_id":"gid://shopify/Customer/%d"}`, id, id))
+		shaped := &connectors.InboundRequest{Method: http.MethodPost, URL: forged.URL, Header: forged.Header.Clone(), Body: body, ReceivedAt: b.clock.Now()}
+		shaped.Header.Set("X-Shopify-Event-Id", "forged-2")
+		shaped.Header.Set("X-Shopify-Hmac-Sha256", shopify.Sign("csecret", body))
+		require.NoError(t, b.shApp.VerifyWebhook(shaped))
+		b.receiveAll(t, "shopify", []*connectors.InboundRequest{&forged, shaped})
+		b.process(t)
+		require.Equal(t, []string{"commerce/customers created", "commerce/customers updated"}, kinds(b.events(t)),
+			"neither notice deletes a customer that still exists")
+
+		// A real deletion still produces its event.
+		b.shClock.Advance(time.Minute)
+		b.clock.Advance(time.Minute)
+		require.True(t, b.sh.Delete(shop, "customers", id))
+		b.receiveAll(t, "shopify", b.shopifyRequests(shop))
+		require.Equal(t, 1, b.process(t))
+		require.Equal(t, []string{"commerce/customers created", "commerce/customers updated", "commerce/customers deleted"}, kinds(b.events(t)))
 	})
 }
