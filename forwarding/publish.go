@@ -63,10 +63,14 @@ func (s *Service) publish(ctx context.Context, tx *gorm.DB, accountID, only stri
 			e.ID = models.NewID(models.PrefixEvent)
 		}
 		e.AccountID = accountID
+		if e.DetectedAt.IsZero() {
+			e.DetectedAt = now
+		}
 		if e.EventTimestamp.IsZero() {
-			e.EventTimestamp = now
+			e.EventTimestamp = e.DetectedAt
 		}
 		e.EventTimestamp = e.EventTimestamp.UTC().Truncate(time.Millisecond)
+		e.DetectedAt = e.DetectedAt.UTC().Truncate(time.Millisecond)
 		if e.Category == "" {
 			e.Category = models.CategoryOf(e.Topic)
 		}

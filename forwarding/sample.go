@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/tributary/tributary/models"
 )
@@ -38,7 +39,8 @@ func (s *Service) SendSample(ctx context.Context, accountID, address, topic stri
 	env := SampleEvent(topic)
 	env.ID = models.NewID(models.PrefixEvent)
 	env.AccountID = accountID
-	env.EventTimestamp = s.Now()
+	env.EventTimestamp = s.Now().UTC().Truncate(time.Millisecond)
+	env.DetectedAt = env.EventTimestamp
 	body, err := json.Marshal(env)
 	if err != nil {
 		return nil, "", fmt.Errorf("sample: %w", err)

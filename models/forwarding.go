@@ -29,19 +29,25 @@ type Envelope struct {
 	// AccountID is the account the event belongs to; Publish sets it. It ties
 	// the signed body to the account whose key set verifies it, so a delivery
 	// signed for one account cannot be replayed to another's receiver.
-	AccountID      string                     `json:"accountId"`
-	Topic          string                     `json:"topic"`
-	UpdateType     string                     `json:"updateType"`
-	ConnectionID   string                     `json:"connectionId,omitempty"`
-	UserID         string                     `json:"userId,omitempty"`
-	UserName       string                     `json:"userName,omitempty"`
-	Category       string                     `json:"category"`
-	Name           string                     `json:"name,omitempty"`
-	Source         string                     `json:"source,omitempty"`
-	EventTimestamp time.Time                  `json:"eventTimestamp"`
-	ChangedFields  []string                   `json:"changedFields,omitempty"`
-	Previous       map[string]json.RawMessage `json:"previous,omitempty"`
-	DataPayload    json.RawMessage            `json:"dataPayload"`
+	AccountID    string `json:"accountId"`
+	Topic        string `json:"topic"`
+	UpdateType   string `json:"updateType"`
+	ConnectionID string `json:"connectionId,omitempty"`
+	UserID       string `json:"userId,omitempty"`
+	UserName     string `json:"userName,omitempty"`
+	Category     string `json:"category"`
+	Name         string `json:"name,omitempty"`
+	Source       string `json:"source,omitempty"`
+	// EventTimestamp is when the change happened at the provider (the
+	// record's modification or deletion time) when the provider says, else
+	// when Tributary detected it.
+	EventTimestamp time.Time `json:"eventTimestamp"`
+	// DetectedAt is when Tributary saw the change: the webhook's arrival, or
+	// the poll that found it.
+	DetectedAt    time.Time                  `json:"detectedAt"`
+	ChangedFields []string                   `json:"changedFields,omitempty"`
+	Previous      map[string]json.RawMessage `json:"previous,omitempty"`
+	DataPayload   json.RawMessage            `json:"dataPayload"`
 }
 
 // Event sources.

@@ -266,7 +266,7 @@ func (p *Processor) commit(ctx context.Context, item *models.InboxItem, info con
 				if r := raw[[2]string{ch.Object, ch.RemoteID}]; len(r) > 0 {
 					ch.Payload = models.WithRemoteData(ch.Payload, r)
 				}
-				envs = append(envs, envelope(&conn, info, ch))
+				envs = append(envs, envelope(&conn, info, ch, item.ReceivedAt))
 			}
 			if err := p.Publisher.Publish(ctx, tx, conn.AccountID, envs...); err != nil {
 				return fmt.Errorf("connection %s: publish: %w", conn.ID, err)
@@ -276,21 +276,25 @@ func (p *Processor) commit(ctx context.Context, item *models.InboxItem, info con
 	})
 }
 
-// envelope is the event of one webhook-captured change.
-func envelope(conn *models.Connection, info connectors.Info, ch reconcile.Change) *models.Envelope {
+// envelope is the event of one webhook-captured change: it happened at the
+// provider's modification time when the record carries one, and was detected
+// when the webhook arrived.
+func envelope(conn *models.Connection, info connectors.Info, ch reconcile.Change, received time.Time) *models.Envelope {
 	topic := models.TopicFor(ch.Object)
 	return &models.Envelope{
-		Topic:         topic,
-		UpdateType:    ch.Kind,
-		ConnectionID:  conn.ID,
-		UserID:        conn.UserID,
-		UserName:      conn.UserName,
-		Category:      models.CategoryOf(topic),
-		Name:          info.DisplayName,
-		Source:        models.SourceWebhook,
-		ChangedFields: ch.ChangedFields,
-		Previous:      ch.Previous,
-		DataPayload:   ch.Payload,
+		EventTimestamp: ch.RemoteUpdatedAt,
+		DetectedAt:     received,
+		Topic:          topic,
+		UpdateType:     ch.Kind,
+		ConnectionID:   conn.ID,
+		UserID:         conn.UserID,
+		UserName:       conn.UserName,
+		Category:       models.CategoryOf(topic),
+		Name:           info.DisplayName,
+		Source:         models.SourceWebhook,
+		ChangedFields:  ch.ChangedFields,
+		Previous:       ch.Previous,
+		DataPayload:    ch.Payload,
 	}
 }
 

@@ -96,6 +96,7 @@ func (r *Runner) applyPage(ctx context.Context, st *run, object string, recs []m
 // publishChanges counts changes and publishes, inside tx, those the
 // baseline emits.
 func (r *Runner) publishChanges(ctx context.Context, tx *gorm.DB, st *run, changes []reconcile.Change, silent baseline, counts *Counts) error {
+	detected := r.now()
 	envs := make([]*models.Envelope, 0, len(changes))
 	for _, ch := range changes {
 		switch ch.Kind {
@@ -117,6 +118,8 @@ func (r *Runner) publishChanges(ctx context.Context, tx *gorm.DB, st *run, chang
 		}
 		env := st.envelope(topic, ch.Kind, models.SourcePoll, ch.Payload)
 		env.ChangedFields, env.Previous = ch.ChangedFields, ch.Previous
+		// The provider's change time when it gives one; detected by this poll.
+		env.EventTimestamp, env.DetectedAt = ch.RemoteUpdatedAt, detected
 		envs = append(envs, env)
 	}
 	if len(envs) == 0 {

@@ -101,7 +101,15 @@ func (b *bundle) requireEnvelope(e models.Envelope, updateType, source string) {
 	require.Equal(b.t, b.info.DisplayName, e.Name)
 	require.Equal(b.t, models.CategoryOf(e.Topic), e.Category)
 	require.False(b.t, e.EventTimestamp.IsZero())
+	require.False(b.t, e.DetectedAt.IsZero(), "detectedAt")
 	require.NotEmpty(b.t, e.DataPayload)
+	// eventTimestamp is the provider's change time where the record says it.
+	var common models.Common
+	require.NoError(b.t, json.Unmarshal(e.DataPayload, &common))
+	if common.RemoteUpdatedAt != nil && updateType != models.UpdateDeleted {
+		require.Equal(b.t, common.RemoteUpdatedAt.UTC().Truncate(time.Millisecond), e.EventTimestamp.UTC(),
+			"%s %s: eventTimestamp is the provider's modification time (detected %s)", e.Topic, updateType, e.DetectedAt)
+	}
 	var fields map[string]json.RawMessage
 	require.NoError(b.t, json.Unmarshal(e.DataPayload, &fields), "dataPayload is a JSON object")
 	raw, hasRaw := fields["remoteData"]
