@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -33,6 +34,7 @@ type Forwarding interface {
 	RotateSigningKey(ctx context.Context, accountID string) (forwarding.SigningKey, error)
 	JWKS(ctx context.Context) (signing.JWKS, error)
 	AccountJWKS(ctx context.Context, accountID string) (signing.JWKS, error)
+	RotateSecret(ctx context.Context, accountID, id, newSecret string, overlap time.Duration) (*forwarding.Subscription, error)
 }
 
 func (s *Server) forwardingRoutes(public *gin.Engine, isv *gin.RouterGroup) {
@@ -53,6 +55,7 @@ func (s *Server) forwardingRoutes(public *gin.Engine, isv *gin.RouterGroup) {
 	isv.PATCH("/webhooks/:id", need(s.updateWebhook))
 	isv.DELETE("/webhooks/:id", need(s.deleteWebhook))
 	isv.POST("/webhooks/:id/test", need(s.testWebhook))
+	isv.POST("/webhooks/:id/rotate-secret", need(s.rotateWebhookSecret))
 	isv.GET("/webhooks/:id/deliveries", need(s.listDeliveries))
 	isv.GET("/webhooks/:id/stats", need(s.webhookStats))
 	isv.GET("/deliveries", need(s.listDeliveries))
@@ -154,6 +157,37 @@ func (s *Server) deleteWebhook(c *gin.Context) {
 		return
 	}
 	c.Status(http.StatusNoContent)
+}
+
+// rotateWebhookSecret gives a standard/hmac webhook a new secret (given or
+// generated) and keeps the old one signing beside it for overlap (default
+// signing.secret_overlap).
+func (s *Server) rotateWebhookSecret(c *gin.Context) {
+	var req struct {
+		Secret  string  `json:"secret"`
+		Overlap *string `json:"overlap"`
+	}
+	if c.Request.ContentLength != 0 {
+		if err := bindJSON(c, &req); err != nil {
+			fail(c, err)
+			return
+		}
+	}
+	overlap, err := parseDuration("overlap", req.Overlap)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	var d time.Duration
+	if overlap != nil {
+		d = *overlap
+	}
+	sub, err := s.deps.Forwarding.RotateSecret(c.Request.Context(), accountID(c), c.Param("id"), req.Secret, d)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, sub)
 }
 
 func (s *Server) testWebhook(c *gin.Context) {

@@ -358,3 +358,30 @@ func TestSecurityAPIKeyLifecycle(t *testing.T) {
 		require.Equal(t, http.StatusNotFound, st)
 	})
 }
+
+// rotate-secret over HTTP: the new secret comes back once more (no-store),
+// with when the previous one stops signing; another account gets 404.
+func TestSecurityRotateWebhookSecretRoute(t *testing.T) {
+	t.Parallel()
+	storagetest.Each(t, func(t *testing.T, db *gorm.DB) {
+		a := newSecAPI(t, db)
+		st, wh := a.do(t, http.MethodPost, "/v1/webhooks", a.keyA, map[string]any{"address": "https://hooks.example.com/a",
+			"topic": []string{"*"}, "signing": map[string]any{"scheme": "standard"}})
+		require.Equal(t, http.StatusCreated, st, wh)
+		id := wh["id"].(string)
+		old := wh["signing"].(map[string]any)["secret"]
+		resp := a.raw(t, http.MethodPost, "/v1/webhooks/"+id+"/rotate-secret", a.keyA, strings.NewReader(`{"overlap":"1h"}`))
+		var out map[string]any
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode, out)
+		require.Equal(t, "no-store", resp.Header.Get("Cache-Control"))
+		sg := out["signing"].(map[string]any)
+		require.NotEqual(t, old, sg["secret"])
+		require.NotEmpty(t, sg["previousSecretExpiresAt"])
+		st, out = a.do(t, http.MethodPost, "/v1/webhooks/"+id+"/rotate-secret", a.keyB, nil)
+		require.Equal(t, http.StatusNotFound, st, out)
+		st, out = a.do(t, http.MethodPost, "/v1/webhooks/"+id+"/rotate-secret", a.keyA, map[string]any{"overlap": "nope"})
+		require.Equal(t, http.StatusUnprocessableEntity, st, out)
+	})
+}

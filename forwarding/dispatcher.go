@@ -64,6 +64,8 @@ type job struct {
 	event  *models.Event
 	sub    *models.Subscription
 	secret string
+	// prevSecret signs too while a rotate-secret overlap lasts.
+	prevSecret string
 	token  string
 	force  bool // test sends ignore the active flag and the circuit
 	// local is set when the job cannot be attempted by this process (its
@@ -289,7 +291,7 @@ func (d *Dispatcher) load(db *gorm.DB, claimed []models.Delivery, token string) 
 		evBy[events[i].ID] = &events[i]
 	}
 	subBy := make(map[string]*models.Subscription, len(subs))
-	secrets := map[string]string{}
+	secrets, prevSecrets := map[string]string{}, map[string]string{}
 	// A secret this process cannot decrypt fails only that subscription's
 	// jobs (as local errors), never the whole claim.
 	broken := map[string]*LocalError{}
@@ -303,12 +305,17 @@ func (d *Dispatcher) load(db *gorm.DB, claimed []models.Delivery, token string) 
 				continue
 			}
 			secrets[sub.ID] = sec
+			if prev, err := d.s.previousSecret(sub, d.s.Now()); err != nil {
+				broken[sub.ID] = localErr(StageSecret, fmt.Errorf("open previous secret of %s: %w", sub.ID, err))
+			} else {
+				prevSecrets[sub.ID] = prev
+			}
 		}
 	}
 	jobs := make([]*job, 0, len(claimed))
 	for _, c := range claimed {
 		jobs = append(jobs, &job{d: c, event: evBy[c.EventID], sub: subBy[c.SubscriptionID],
-			secret: secrets[c.SubscriptionID], token: token, local: broken[c.SubscriptionID]})
+			secret: secrets[c.SubscriptionID], prevSecret: prevSecrets[c.SubscriptionID], token: token, local: broken[c.SubscriptionID]})
 	}
 	return jobs, nil
 }
@@ -403,6 +410,13 @@ func (d *Dispatcher) request(ctx context.Context, j *job, ts time.Time) (*http.R
 		if err != nil {
 			return nil, localErr(StageSign, err)
 		}
+		if j.prevSecret != "" { // rotation overlap: both, space-separated
+			prev, err := signing.SignStandard(j.prevSecret, j.event.ID, ts, body)
+			if err != nil {
+				return nil, localErr(StageSign, err)
+			}
+			sig += " " + prev
+		}
 		req.Header = signing.StandardHeaders(j.event.ID, ts, sig)
 		req.Header.Set(signing.HeaderEventID, j.event.ID)
 		req.Header.Set(signing.HeaderTopic, j.event.Topic)
@@ -412,6 +426,9 @@ func (d *Dispatcher) request(ctx context.Context, j *job, ts time.Time) (*http.R
 		req.Header.Del(signing.HeaderKeyID)
 		req.Header.Del(signing.HeaderSignature)
 		req.Header.Set(signing.HeaderHMACSignature, signing.SignHMAC(j.secret, body))
+		if j.prevSecret != "" { // rotation overlap
+			req.Header.Set(signing.HeaderHMACSignaturePrevious, signing.SignHMAC(j.prevSecret, body))
+		}
 	default:
 		signer, err := d.s.keys.signer(ctx, j.d.AccountID)
 		if err != nil {

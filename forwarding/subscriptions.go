@@ -67,6 +67,9 @@ type Subscription struct {
 type SigningView struct {
 	Scheme string `json:"scheme"`
 	Secret string `json:"secret,omitempty"`
+	// PreviousSecretExpiresAt, after a rotate-secret, is when deliveries stop
+	// carrying a signature with the previous secret too.
+	PreviousSecretExpiresAt *time.Time `json:"previousSecretExpiresAt,omitempty"`
 }
 
 // RetryView is the effective retry policy.
@@ -296,6 +299,7 @@ func (s *Service) applySigning(row *models.Subscription, in SigningInput) error 
 			return models.FieldError("signing.secret", "the rsa scheme signs with the account's key; do not send a secret")
 		}
 		row.Scheme, row.SecretEnc = scheme, nil
+		row.PrevSecretEnc, row.PrevSecretUntil = nil, nil
 		return nil
 	case models.SchemeStandard:
 		if secret == "" {
@@ -322,6 +326,9 @@ func (s *Service) applySigning(row *models.Subscription, in SigningInput) error 
 	}
 	row.Scheme = scheme
 	row.SecretEnc = s.box.SealString(secret, row.ID)
+	// Setting a secret directly replaces it at once; rotate-secret keeps the
+	// previous one for an overlap window.
+	row.PrevSecretEnc, row.PrevSecretUntil = nil, nil
 	return nil
 }
 
@@ -372,6 +379,10 @@ func (s *Service) view(r *models.Subscription) (*Subscription, error) {
 			return nil, fmt.Errorf("open secret of %s: %w", r.ID, err)
 		}
 		v.Signing.Secret = secret
+	}
+	if r.PrevSecretUntil != nil && r.PrevSecretUntil.After(s.Now()) {
+		t := r.PrevSecretUntil.UTC()
+		v.Signing.PreviousSecretExpiresAt = &t
 	}
 	p := policyOf(r)
 	v.Retry = RetryView{MaxRetries: p.maxRetries, BackoffMultiplier: p.multiplier, Schedule: []string{}}

@@ -73,7 +73,11 @@ type Subscription struct {
 	DisabledAt     *time.Time
 	Scheme         string `gorm:"size:16;not null"`
 	// SecretEnc is the standard/hmac secret, sealed with the master key.
-	SecretEnc         []byte
+	SecretEnc []byte
+	// PrevSecretEnc is the secret replaced by the last rotate-secret, sealed;
+	// deliveries are signed with it too until PrevSecretUntil.
+	PrevSecretEnc     []byte
+	PrevSecretUntil   *time.Time
 	MaxRetries        int     `gorm:"not null"`
 	BackoffMultiplier float64 `gorm:"not null"`
 	// Schedule is a JSON array of durations ("1m"); empty = derived.

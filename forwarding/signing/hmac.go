@@ -9,6 +9,10 @@ import (
 // HeaderHMACSignature carries the plain HMAC scheme's signature.
 const HeaderHMACSignature = "X-Webhook-Signature"
 
+// HeaderHMACSignaturePrevious carries, during a secret rotation's overlap
+// window, the signature made with the previous secret.
+const HeaderHMACSignaturePrevious = "X-Webhook-Signature-Previous"
+
 // SignHMAC returns "sha256=<hex HMAC-SHA256(secret, body)>" for the
 // X-Webhook-Signature header, for receivers written against older systems.
 func SignHMAC(secret string, body []byte) string {
