@@ -66,8 +66,8 @@ type job struct {
 	secret string
 	// prevSecret signs too while a rotate-secret overlap lasts.
 	prevSecret string
-	token  string
-	force  bool // test sends ignore the active flag and the circuit
+	token      string
+	force      bool // test sends ignore the active flag and the circuit
 	// local is set when the job cannot be attempted by this process (its
 	// secret cannot be decrypted); it then ends with outLocal.
 	local *LocalError

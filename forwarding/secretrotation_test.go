@@ -111,4 +111,3 @@ func requireCode(t *testing.T, err error, code string) {
 	require.True(t, errors.As(err, &e), "%v", err)
 	require.Equal(t, code, e.Code, e.Message)
 }
-
