@@ -93,7 +93,8 @@ func run(ctx context.Context, url string, events int, only string) error {
 		}
 		return false
 	}
-	fmt.Fprintf(os.Stderr, "machine: %d CPUs, %s/%s, %s\n", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())
+	fmt.Fprintf(os.Stderr, "machine: %d CPUs (%s), %s/%s, %s; load average %s\n", runtime.NumCPU(), cpuModel(), runtime.GOOS, runtime.GOARCH, runtime.Version(), loadAvg())
+	loadStart := loadAvg()
 
 	signs := rsaSignsPerSecond(time.Second)
 	loop, err := loopbackRequestsPerSecond(2*time.Second, 300)
@@ -216,7 +217,9 @@ func run(ctx context.Context, url string, events int, only string) error {
 			}
 		}
 	}
-	rows = append(rows, row{name: "peak RSS of the harness", value: fmt.Sprintf("%.0f MiB", peakRSSMiB()), note: "VmHWM of this process"})
+	rows = append(rows, row{name: "peak RSS of the harness", value: fmt.Sprintf("%.0f MiB", peakRSSMiB()), note: "VmHWM of this process"},
+		row{name: "machine load average (1/5/15 min) at start / end", value: loadStart + " / " + loadAvg(),
+			note: fmt.Sprintf("%d CPUs, %s; a shared machine under load gives lower figures", runtime.NumCPU(), cpuModel())})
 
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "scenario\tvalue\ttarget\tvs ceiling\tnote")
