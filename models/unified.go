@@ -2,6 +2,8 @@ package models
 
 import (
 	"encoding/json"
+	"regexp"
+	"strings"
 	"time"
 )
 
@@ -173,7 +175,51 @@ type Order struct {
 	FulfillmentStatus string     `json:"fulfillmentStatus,omitempty"`
 	CancelledAt       *time.Time `json:"cancelledAt,omitempty"`
 	LineItems         []LineItem `json:"lineItems,omitempty"`
+	// BillingAddress is the order's billing address.
+	BillingAddress *Address `json:"billingAddress,omitempty"`
+	// Customer is the buyer as the order carries it.
+	Customer *OrderCustomer `json:"customer,omitempty"`
+	// TotalShipping is the shipping charged, an exact JSON number.
+	TotalShipping Money `json:"totalShipping,omitempty"`
+	// OrderStatus is OPEN, CLOSED or CANCELLED.
+	OrderStatus string `json:"orderStatus,omitempty"`
+	// PaymentStatus is the payment state in upper case: PENDING,
+	// AUTHORIZED, PARTIALLY_PAID, PAID, PARTIALLY_REFUNDED, REFUNDED, VOIDED,
+	// EXPIRED.
+	PaymentStatus string `json:"paymentStatus,omitempty"`
 }
+
+// OrderStatus values.
+const (
+	OrderStatusOpen      = "OPEN"
+	OrderStatusClosed    = "CLOSED"
+	OrderStatusCancelled = "CANCELLED"
+)
+
+// OrderCustomer is the buyer of an order.
+type OrderCustomer struct {
+	CustomerID string `json:"customerId,omitempty"`
+	Email      string `json:"email,omitempty"`
+	FirstName  string `json:"firstName,omitempty"`
+	LastName   string `json:"lastName,omitempty"`
+	Phone      string `json:"phone,omitempty"`
+}
+
+// Money is an amount as an exact JSON number: the provider's decimal text
+// ("12.50") written unquoted, never through a float.
+type Money = json.Number
+
+// MoneyFrom turns a decimal string ("12.50", "-3", "0.00") into Money; ""
+// and anything that is not a plain decimal give "" (omitted).
+func MoneyFrom(s string) Money {
+	s = strings.TrimSpace(s)
+	if !decimalRE.MatchString(s) {
+		return ""
+	}
+	return Money(s)
+}
+
+var decimalRE = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?$`)
 
 // Customer is a shop's customer (commerce/customers).
 type Customer struct {

@@ -29,18 +29,23 @@ func fakeRecords(t *testing.T) map[string]json.RawMessage {
 		"industry": "MANUFACTURING", "phone": "+1 555 0101", "numberofemployees": "250", "description": "Anvils", "hubspot_owner_id": owner,
 		"address": "1 Main St", "city": "Springfield", "state": "IL", "zip": "62701", "country": "USA"})
 	require.NoError(t, err)
-	_, err = b.fake.Create(p, "contacts", map[string]string{"firstname": "Maria", "lastname": "Johnson", "email": "maria@acme.example",
+	contact, err := b.fake.Create(p, "contacts", map[string]string{"firstname": "Maria", "lastname": "Johnson", "email": "maria@acme.example",
 		"phone": "+1 555 0102", "jobtitle": "CTO", "associatedcompanyid": company, "hubspot_owner_id": owner, "city": "Springfield", "country": "USA"})
 	require.NoError(t, err)
-	_, err = b.fake.Create(p, "deals", map[string]string{"dealname": "Acme renewal", "amount": "12000.50", "deal_currency_code": "USD",
+	deal, err := b.fake.Create(p, "deals", map[string]string{"dealname": "Acme renewal", "amount": "12000.50", "deal_currency_code": "USD",
 		"dealstage": "closedwon", "pipeline": "default", "hs_deal_stage_probability": "1", "closedate": "2026-03-31T00:00:00.000Z",
 		"hs_is_closed": "true", "hs_is_closed_won": "true", "hubspot_owner_id": owner})
 	require.NoError(t, err)
-	_, err = b.fake.Create(p, "notes", map[string]string{"hs_note_body": "<p>Called Maria.</p>", "hs_timestamp": "2025-11-03T09:00:00.000Z", "hubspot_owner_id": owner})
+	note, err := b.fake.Create(p, "notes", map[string]string{"hs_note_body": "<p>Called Maria.</p>", "hs_timestamp": "2025-11-03T09:00:00.000Z", "hubspot_owner_id": owner})
 	require.NoError(t, err)
-	_, err = b.fake.Create(p, "tasks", map[string]string{"hs_task_subject": "Send quote", "hs_task_body": "Renewal quote", "hs_task_status": "NOT_STARTED",
+	task, err := b.fake.Create(p, "tasks", map[string]string{"hs_task_subject": "Send quote", "hs_task_body": "Renewal quote", "hs_task_status": "NOT_STARTED",
 		"hs_task_priority": "HIGH", "hs_timestamp": "2025-11-10T17:00:00.000Z", "hubspot_owner_id": owner})
 	require.NoError(t, err)
+	require.NoError(t, b.fake.Associate(p, "deals", deal, "companies", company, true))
+	for _, to := range []struct{ typ, id string }{{"contacts", contact}, {"companies", company}, {"deals", deal}} {
+		require.NoError(t, b.fake.Associate(p, "notes", note, to.typ, to.id, false))
+		require.NoError(t, b.fake.Associate(p, "tasks", task, to.typ, to.id, false))
+	}
 
 	out := map[string]json.RawMessage{}
 	for _, obj := range hubspot.Objects() {

@@ -2,8 +2,10 @@ package shopify
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
+	"math/big"
 	"strconv"
 	"strings"
 	"time"
@@ -126,9 +128,31 @@ type orderJSON struct {
 	FinancialStatus   string     `json:"financial_status"`
 	FulfillmentStatus string     `json:"fulfillment_status"`
 	CancelledAt       flexTime   `json:"cancelled_at"`
+	ClosedAt          flexTime   `json:"closed_at"`
+	Phone             string     `json:"phone"`
 	Customer          *struct {
-		ID flexString `json:"id"`
+		ID        flexString `json:"id"`
+		Email     string     `json:"email"`
+		FirstName string     `json:"first_name"`
+		LastName  string     `json:"last_name"`
+		Phone     string     `json:"phone"`
 	} `json:"customer"`
+	BillingAddress *struct {
+		Address1 string `json:"address1"`
+		Address2 string `json:"address2"`
+		City     string `json:"city"`
+		Province string `json:"province"`
+		Zip      string `json:"zip"`
+		Country  string `json:"country"`
+	} `json:"billing_address"`
+	TotalShippingSet *struct {
+		ShopMoney struct {
+			Amount flexString `json:"amount"`
+		} `json:"shop_money"`
+	} `json:"total_shipping_price_set"`
+	ShippingLines []struct {
+		Price flexString `json:"price"`
+	} `json:"shipping_lines"`
 	LineItems []struct {
 		ID        flexString `json:"id"`
 		ProductID flexString `json:"product_id"`
@@ -169,6 +193,48 @@ type productJSON struct {
 	} `json:"variants"`
 }
 
+// totalShipping is total_shipping_price_set's shop amount, else the exact
+// sum of the shipping lines' prices; "" when the order says nothing.
+func totalShipping(o *orderJSON) models.Money {
+	if o.TotalShippingSet != nil {
+		if m := models.MoneyFrom(string(o.TotalShippingSet.ShopMoney.Amount)); m != "" {
+			return m
+		}
+	}
+	if len(o.ShippingLines) == 0 {
+		return ""
+	}
+	sum := new(big.Rat)
+	scale := 0
+	for _, l := range o.ShippingLines {
+		m := models.MoneyFrom(string(l.Price))
+		if m == "" {
+			return ""
+		}
+		r, ok := new(big.Rat).SetString(string(m))
+		if !ok {
+			return ""
+		}
+		if _, frac, found := strings.Cut(string(m), "."); found {
+			scale = max(scale, len(frac))
+		}
+		sum.Add(sum, r)
+	}
+	return models.Money(sum.FloatString(scale))
+}
+
+// orderStatus is CANCELLED (cancelled_at), CLOSED (closed_at) or OPEN.
+func orderStatus(o *orderJSON) string {
+	switch {
+	case !o.CancelledAt.IsZero():
+		return models.OrderStatusCancelled
+	case !o.ClosedAt.IsZero():
+		return models.OrderStatusClosed
+	default:
+		return models.OrderStatusOpen
+	}
+}
+
 // Normalize turns one Shopify REST resource (orders, customers, products;
 // the bare object, as in list arrays and webhook bodies) into a Record.
 func (k *Connector) Normalize(object string, raw []byte) (models.Record, error) {
@@ -204,7 +270,21 @@ func normalize(object string, raw []byte) (models.Record, error) {
 		}
 		if o.Customer != nil {
 			u.CustomerID = string(o.Customer.ID)
+			u.Customer = &models.OrderCustomer{
+				CustomerID: string(o.Customer.ID), Email: cmp.Or(o.Customer.Email, o.Email),
+				FirstName: o.Customer.FirstName, LastName: o.Customer.LastName, Phone: cmp.Or(o.Customer.Phone, o.Phone),
+			}
 		}
+		if b := o.BillingAddress; b != nil {
+			a := models.Address{Street: strings.TrimSpace(b.Address1 + "\n" + b.Address2), City: b.City,
+				State: b.Province, PostalCode: b.Zip, Country: b.Country}
+			if a != (models.Address{}) {
+				u.BillingAddress = &a
+			}
+		}
+		u.TotalShipping = totalShipping(&o)
+		u.OrderStatus = orderStatus(&o)
+		u.PaymentStatus = strings.ToUpper(o.FinancialStatus)
 		for _, li := range o.LineItems {
 			u.LineItems = append(u.LineItems, models.LineItem{
 				RemoteID: string(li.ID), ProductID: string(li.ProductID), VariantID: string(li.VariantID),
