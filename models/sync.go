@@ -96,19 +96,25 @@ type ConnectSession struct {
 // verified and before it is processed. (App, DedupKey) is unique so a
 // provider's repeated delivery is stored once.
 type InboxItem struct {
-	ID            string     `gorm:"primaryKey;size:40"`
-	App           string     `gorm:"size:40;not null;uniqueIndex:idx_inbox_dedup,priority:1"`
-	DedupKey      string     `gorm:"size:255;not null;uniqueIndex:idx_inbox_dedup,priority:2"`
-	Method        string     `gorm:"size:10;not null"`
-	URL           string     `gorm:"size:2048;not null"`
-	Header        string     `gorm:"not null"` // JSON http.Header
-	Body          []byte     `gorm:"not null"`
-	ReceivedAt    time.Time  `gorm:"not null"`
-	ProcessedAt   *time.Time `gorm:"index"`
-	NextAttemptAt time.Time  `gorm:"not null;index"`
-	LeaseToken    string     `gorm:"size:40;not null;default:''"`
-	Attempts      int        `gorm:"not null;default:0"`
-	LastError     string     `gorm:"size:1000"`
+	ID            string    `gorm:"primaryKey;size:40"`
+	App           string    `gorm:"size:40;not null;uniqueIndex:idx_inbox_dedup,priority:1"`
+	DedupKey      string    `gorm:"size:255;not null;uniqueIndex:idx_inbox_dedup,priority:2"`
+	Method        string    `gorm:"size:10;not null"`
+	URL           string    `gorm:"size:2048;not null"`
+	Header        string    `gorm:"not null"` // JSON http.Header
+	Body          []byte    `gorm:"not null"`
+	ReceivedAt    time.Time `gorm:"not null"`
+	ProcessedAt   *time.Time
+	NextAttemptAt time.Time `gorm:"not null"`
+	LeaseToken    string    `gorm:"size:40;not null;default:''"`
+	Attempts      int       `gorm:"not null;default:0"`
+	LastError     string    `gorm:"size:1000"`
+	// OrderKey names the one record the item changes (a hash of app,
+	// external id, object and remote id), or is empty when it touches several:
+	// the processor never works on an item while an earlier-leased item of
+	// the same key is in flight elsewhere, so one record's changes apply in
+	// received order across batches and workers.
+	OrderKey string `gorm:"size:64;not null;default:''"`
 }
 
 // SyncRun records one poll of one connection.
@@ -137,7 +143,7 @@ type SandboxRecord struct {
 	Deleted      bool   `gorm:"not null;default:false"`
 	// Version increases with every change; ModifiedAt is the app's modstamp.
 	Version    int64     `gorm:"not null"`
-	ModifiedAt time.Time `gorm:"not null;index"`
+	ModifiedAt time.Time `gorm:"not null"`
 	CreatedAt  time.Time `gorm:"not null"`
 }
 

@@ -43,13 +43,23 @@ type publisher struct {
 	seq  atomic.Int64
 	envs []*models.Envelope
 	err  error
+	// failOn fails a publish holding an event whose payload contains it.
+	failOn string
+	// calls counts Publish calls.
+	calls atomic.Int64
 }
 
 func (p *publisher) Publish(ctx context.Context, tx *gorm.DB, acc string, events ...*models.Envelope) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.calls.Add(1)
 	if p.err != nil {
 		return p.err
+	}
+	for _, e := range events {
+		if p.failOn != "" && strings.Contains(string(e.DataPayload), p.failOn) {
+			return fmt.Errorf("poison event %s", p.failOn)
+		}
 	}
 	for _, e := range events {
 		body, err := json.Marshal(e)

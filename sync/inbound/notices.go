@@ -8,6 +8,9 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
+
+	"gorm.io/gorm"
 
 	"github.com/tributary/tributary/connectors"
 	"github.com/tributary/tributary/models"
@@ -23,7 +26,7 @@ type target struct {
 
 // prepare parses the item, routes its notices to connections and turns them
 // into records, fetching thin notices with the provider's batch read.
-func (p *Processor) prepare(ctx context.Context, item *models.InboxItem) (connectors.Info, []*target, error) {
+func (p *Processor) prepare(ctx context.Context, item *models.InboxItem, routes *routeCache) (connectors.Info, []*target, error) {
 	c, wr, err := webhookApp(p.Apps, item.App)
 	if err != nil {
 		return connectors.Info{}, nil, permanent(err)
@@ -45,11 +48,9 @@ func (p *Processor) prepare(ctx context.Context, item *models.InboxItem) (connec
 	}
 	slices.Sort(ext)
 	ext = slices.Compact(ext)
-	var conns []models.Connection
-	if len(ext) > 0 {
-		if err := p.DB.WithContext(ctx).Where("app = ? AND external_id IN ?", item.App, ext).Order("id").Find(&conns).Error; err != nil {
-			return info, nil, fmt.Errorf("route: %w", err)
-		}
+	conns, err := routes.find(ctx, p.DB, item.App, ext)
+	if err != nil {
+		return info, nil, fmt.Errorf("route: %w", err)
 	}
 	byExt := map[string][]*target{}
 	var targets []*target
@@ -76,6 +77,43 @@ func (p *Processor) prepare(ctx context.Context, item *models.InboxItem) (connec
 		}
 	}
 	return info, targets, nil
+}
+
+// routeCache remembers, for one batch, the connections of (app, external
+// id): a batch of webhooks from one shop routes with one query.
+type routeCache map[[2]string][]models.Connection
+
+// find returns the connections of app with one of the external ids ext, in
+// id order, querying only the ids not seen yet in this batch.
+func (rc *routeCache) find(ctx context.Context, db *gorm.DB, app string, ext []string) ([]models.Connection, error) {
+	if *rc == nil {
+		*rc = routeCache{}
+	}
+	var missing []string
+	for _, e := range ext {
+		if _, ok := (*rc)[[2]string{app, e}]; !ok {
+			missing = append(missing, e)
+		}
+	}
+	if len(missing) > 0 {
+		var conns []models.Connection
+		if err := db.WithContext(ctx).Where("app = ? AND external_id IN ?", app, missing).Order("id").Find(&conns).Error; err != nil {
+			return nil, err
+		}
+		for _, e := range missing {
+			(*rc)[[2]string{app, e}] = nil
+		}
+		for _, c := range conns {
+			k := [2]string{app, c.ExternalID}
+			(*rc)[k] = append((*rc)[k], c)
+		}
+	}
+	var out []models.Connection
+	for _, e := range ext {
+		out = append(out, (*rc)[[2]string{app, e}]...)
+	}
+	slices.SortFunc(out, func(a, b models.Connection) int { return strings.Compare(a.ID, b.ID) })
+	return out, nil
 }
 
 type recKey struct{ object, remoteID string }

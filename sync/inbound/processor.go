@@ -3,7 +3,6 @@ package inbound
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,7 +10,6 @@ import (
 	"time"
 
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 
 	"github.com/tributary/tributary/connectors"
 	"github.com/tributary/tributary/internal/dbtext"
@@ -36,7 +34,8 @@ type Publisher interface {
 
 // Defaults of a Processor.
 const (
-	DefaultBatch       = 50
+	DefaultBatch       = 200
+	DefaultWorkers     = 2
 	DefaultLease       = 2 * time.Minute
 	DefaultMaxAttempts = 10
 	// backoffBase is the first retry delay; each retry doubles it up to backoffCap.
@@ -44,11 +43,19 @@ const (
 	backoffCap  = time.Hour
 )
 
-// Processor processes stored inbox items asynchronously. Any number of
-// processors (replicas) may run: a claim leases items (NextAttemptAt pushed
-// by Lease, a fresh LeaseToken) and the finishing transaction is fenced by
-// that token, so an abandoned claim is retried after the lease and a late
-// finisher changes nothing.
+// Processor processes stored inbox items asynchronously, in batches. Any
+// number of processors (workers, replicas) may run: a claim leases items
+// (NextAttemptAt pushed by Lease, a fresh LeaseToken) and the finishing
+// transaction is fenced by that token, so an abandoned claim is retried after
+// the lease and a late finisher changes nothing.
+//
+// A batch is committed in one transaction: every item's records are
+// reconciled (one ApplyPage per connection, items in received order), every
+// resulting event and delivery is published and every item is marked
+// processed. A batch whose transaction fails is split in halves down to
+// single items, so one bad item is retried or given up on its own while the
+// others commit. A claim never takes an item whose record (OrderKey) has an
+// item leased by another worker, so a record's changes apply in order.
 type Processor struct {
 	DB         *gorm.DB
 	Apps       Apps
@@ -57,8 +64,10 @@ type Processor struct {
 	Reconciler *reconcile.Reconciler
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
-	// Batch is how many due items one claim takes (default 50).
+	// Batch is how many due items one claim takes (default 200).
 	Batch int
+	// Workers is how many batches Run processes at once (default 2).
+	Workers int
 	// Lease is how long a claim holds its items (default 2 minutes); it must
 	// exceed the time to fetch and commit one batch.
 	Lease time.Duration
@@ -67,9 +76,15 @@ type Processor struct {
 	MaxAttempts int
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
+	// Committed, when set, is called after a batch that published events
+	// committed (wire the dispatcher's wake-up).
+	Committed func()
+	// Metrics, when set, records batch sizes, outcomes and durations.
+	Metrics *Metrics
 
 	wakeOnce sync.Once
 	wake     chan struct{}
+	claimMu  sync.Mutex
 }
 
 func (p *Processor) wakeCh() chan struct{} {
@@ -78,8 +93,8 @@ func (p *Processor) wakeCh() chan struct{} {
 }
 
 // Wake makes Run look for due items now instead of at its next tick (wire it
-// as Receiver.Notify so a stored webhook is processed at once in-process;
-// other replicas find it on their tick).
+// as Receiver.Notify so a stored webhook is processed at once in-process,
+// and to a LISTEN on PostgreSQL so other replicas' items are too).
 func (p *Processor) Wake() {
 	select {
 	case p.wakeCh() <- struct{}{}:
@@ -103,9 +118,21 @@ func (p *Processor) reconciler() *reconcile.Reconciler {
 	return &reconcile.Reconciler{Now: p.Now}
 }
 
-// Run processes due items every interval until ctx ends. Each tick drains
-// what is due, batch by batch. Tests call ProcessDue directly.
+func (p *Processor) batch() int { return cmp.Or(p.Batch, DefaultBatch) }
+
+// Run processes due items with Workers concurrent workers until ctx ends.
+// A worker drains what is due batch by batch (waking another worker while
+// batches come back full), then sleeps until Wake or the next tick. Tests
+// call ProcessDue directly.
 func (p *Processor) Run(ctx context.Context, every time.Duration) {
+	var wg sync.WaitGroup
+	for range max(1, cmp.Or(p.Workers, DefaultWorkers)) {
+		wg.Go(func() { p.work(ctx, every) })
+	}
+	wg.Wait()
+}
+
+func (p *Processor) work(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -114,9 +141,10 @@ func (p *Processor) Run(ctx context.Context, every time.Duration) {
 			if err != nil && ctx.Err() == nil {
 				p.log().ErrorContext(ctx, "inbound processing", "err", err)
 			}
-			if err != nil || n < cmp.Or(p.Batch, DefaultBatch) {
+			if err != nil || n < p.batch() {
 				break
 			}
+			p.Wake() // more is due: let another worker claim beside this one
 		}
 		select {
 		case <-ctx.Done():
@@ -127,10 +155,10 @@ func (p *Processor) Run(ctx context.Context, every time.Duration) {
 	}
 }
 
-// ProcessDue claims the due unprocessed items (oldest received first) and
-// processes each. n is the number claimed. An item's failure is recorded on
-// the item (retry or give up), not returned; err reports a claim that failed
-// or a failure that could not be recorded.
+// ProcessDue claims one batch of due unprocessed items (oldest received
+// first) and processes it. n is the number claimed. An item's failure is
+// recorded on the item (retry or give up), not returned; err reports a claim
+// that failed or a failure that could not be recorded.
 func (p *Processor) ProcessDue(ctx context.Context) (n int, err error) {
 	if p.DB == nil || p.Publisher == nil {
 		return 0, errors.New("inbound processor: DB and Publisher are required")
@@ -139,37 +167,113 @@ func (p *Processor) ProcessDue(ctx context.Context) (n int, err error) {
 	if err != nil {
 		return 0, err
 	}
-	// Items not started while most of the lease is left are left to the
+	if len(items) == 0 {
+		return 0, nil
+	}
+	start := time.Now()
+	err = p.processBatch(ctx, items)
+	p.Metrics.batchDone(len(items), time.Since(start))
+	return len(items), err
+}
+
+// work is one claimed item ready to commit.
+type work struct {
+	item    *models.InboxItem
+	info    connectors.Info
+	targets []*target
+}
+
+// processBatch prepares each item (parse, route, fetch thin notices) and
+// commits the prepared ones together. An item that fails to prepare is
+// recorded on its own.
+func (p *Processor) processBatch(ctx context.Context, items []models.InboxItem) error {
+	// Items not prepared while most of the lease is left are left to the
 	// next claim (theirs, or another replica's) rather than raced for.
 	stopAt := p.now().Add(cmp.Or(p.Lease, DefaultLease) * 3 / 4)
 	var errs []error
+	var ready []*work
+	var routes routeCache
 	for i := range items {
 		if ctx.Err() != nil {
 			// Unfinished claims become due again when their lease ends.
-			return len(items), errors.Join(append(errs, ctx.Err())...)
+			return errors.Join(append(errs, ctx.Err())...)
 		}
 		if p.now().After(stopAt) {
 			p.log().WarnContext(ctx, "inbound batch outlived its lease; rest left for the next claim", "left", len(items)-i)
 			break
 		}
-		if err := p.process(ctx, &items[i]); err != nil {
-			errs = append(errs, err)
+		item := &items[i]
+		info, targets, err := p.prepare(ctx, item, &routes)
+		if err != nil {
+			if err := p.settle(ctx, item, err); err != nil {
+				errs = append(errs, err)
+			}
+			continue
 		}
+		ready = append(ready, &work{item: item, info: info, targets: targets})
 	}
-	return len(items), errors.Join(errs...)
+	if err := p.commitSplit(ctx, ready); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
 }
 
-// claim leases up to Batch due items: FOR UPDATE SKIP LOCKED on PostgreSQL
-// so replicas take disjoint items, then NextAttemptAt = now + Lease and a
-// fresh LeaseToken.
+// commitSplit commits ws in one transaction; when that fails it commits each
+// half on its own, down to single items, whose failure is recorded.
+func (p *Processor) commitSplit(ctx context.Context, ws []*work) error {
+	if len(ws) == 0 {
+		return nil
+	}
+	err := p.commit(ctx, ws)
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return nil // shutting down: the leases expire and the items are retried
+	case len(ws) == 1:
+		return p.settle(ctx, ws[0].item, err)
+	}
+	p.Metrics.split()
+	p.log().WarnContext(ctx, "inbound batch failed; committing its halves apart", "items", len(ws), "err", err)
+	half := len(ws) / 2
+	return errors.Join(p.commitSplit(ctx, ws[:half]), p.commitSplit(ctx, ws[half:]))
+}
+
+// settle records the failure of one item (or nothing, for a lost lease or a
+// shutdown).
+func (p *Processor) settle(ctx context.Context, item *models.InboxItem, err error) error {
+	switch {
+	case errors.Is(err, errLeaseLost):
+		p.log().WarnContext(ctx, "inbound item lease lost; another processor owns it", "inbox", item.ID)
+		return nil
+	case ctx.Err() != nil:
+		return nil // shutting down: the lease expires and the item is retried
+	}
+	return p.fail(ctx, item, err)
+}
+
+// claim leases up to Batch due items whose record has no item leased by
+// another claim, oldest received first: FOR UPDATE SKIP LOCKED on
+// PostgreSQL, then NextAttemptAt = now + Lease and a fresh LeaseToken.
+// Claims are serialized (a mutex in-process, a transaction-scoped advisory
+// lock across replicas; SQLite's write transactions are exclusive), so two
+// claims never take items of one record at once. A claim is two short
+// statements; the lock is held for nothing else.
 func (p *Processor) claim(ctx context.Context) ([]models.InboxItem, error) {
+	p.claimMu.Lock()
+	defer p.claimMu.Unlock()
 	now := p.now()
 	token := models.NewID("lease")
 	var items []models.InboxItem
 	err := p.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		q := tx.Where("processed_at IS NULL AND next_attempt_at <= ?", now).
-			Order("received_at, id").Limit(cmp.Or(p.Batch, DefaultBatch))
-		if err := storage.SkipLocked(q).Find(&items).Error; err != nil {
+		if err := storage.TxLock(tx, "inbound.claim"); err != nil {
+			return err
+		}
+		q := claimQuery
+		if storage.IsPostgres(tx) {
+			q += " FOR UPDATE SKIP LOCKED"
+		}
+		if err := tx.Raw(q, now, now, p.batch()).Scan(&items).Error; err != nil {
 			return err
 		}
 		if len(items) == 0 {
@@ -193,88 +297,19 @@ func (p *Processor) claim(ctx context.Context) ([]models.InboxItem, error) {
 	return items, nil
 }
 
-// process handles one claimed item and records its outcome.
-func (p *Processor) process(ctx context.Context, item *models.InboxItem) error {
-	info, targets, err := p.prepare(ctx, item)
-	if err == nil {
-		err = p.commit(ctx, item, info, targets)
-	}
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, errLeaseLost):
-		p.log().WarnContext(ctx, "inbound item lease lost; another processor owns it", "inbox", item.ID)
-		return nil
-	case ctx.Err() != nil:
-		return nil // shutting down: the lease expires and the item is retried
-	}
-	return p.fail(ctx, item, err)
-}
+// claimQuery picks due items in received order (index idx_inbox_pending),
+// skipping those whose record has an item in flight under another lease
+// (index idx_inbox_pending_key). Items of one record within one claim are
+// fine: they commit in order in one transaction.
+const claimQuery = `SELECT * FROM inbox_items i
+WHERE i.processed_at IS NULL AND i.next_attempt_at <= ?
+  AND (i.order_key = '' OR NOT EXISTS (
+    SELECT 1 FROM inbox_items o
+    WHERE o.processed_at IS NULL AND o.order_key = i.order_key AND o.lease_token <> '' AND o.next_attempt_at > ?))
+ORDER BY i.received_at, i.id LIMIT ?`
 
 // errLeaseLost: another processor re-claimed the item after our lease ended.
 var errLeaseLost = errors.New("inbound: lease lost")
-
-// commit reconciles every target's records, publishes their changes and marks
-// the item processed, in one transaction fenced by the item's lease token.
-func (p *Processor) commit(ctx context.Context, item *models.InboxItem, info connectors.Info, targets []*target) error {
-	now := p.now()
-	return p.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		// The fence goes first: on PostgreSQL it also locks the item.
-		res := tx.Model(&models.InboxItem{}).
-			Where("id = ? AND lease_token = ? AND processed_at IS NULL", item.ID, item.LeaseToken).
-			Updates(map[string]any{"processed_at": now, "attempts": item.Attempts + 1, "last_error": ""})
-		if res.Error != nil {
-			return fmt.Errorf("mark processed: %w", res.Error)
-		}
-		if res.RowsAffected == 0 {
-			return errLeaseLost
-		}
-		for _, t := range targets {
-			if len(t.recs) == 0 {
-				continue
-			}
-			// FOR SHARE: a full scan bumps the generation under a row lock,
-			// so this read either precedes the bump (and the scan, which
-			// starts after this commit, sees the record) or sees the new one.
-			var conn models.Connection
-			q := tx
-			if storage.IsPostgres(tx) {
-				q = tx.Clauses(clause.Locking{Strength: "SHARE"})
-			}
-			err := q.Where("id = ?", t.conn.ID).Take(&conn).Error
-			if errors.Is(err, gorm.ErrRecordNotFound) {
-				continue // deleted meanwhile: nothing to do
-			}
-			if err != nil {
-				return fmt.Errorf("connection %s: %w", t.conn.ID, err)
-			}
-			changes, err := p.reconciler().ApplyPage(tx, conn.ID, t.recs, conn.Generation)
-			if err != nil {
-				return fmt.Errorf("connection %s: %w", conn.ID, err)
-			}
-			if len(changes) == 0 {
-				continue
-			}
-			envs := make([]*models.Envelope, 0, len(changes))
-			raw := map[[2]string]json.RawMessage{}
-			if conn.IncludeRaw {
-				for _, r := range t.recs {
-					raw[[2]string{r.Object, r.RemoteID}] = r.Raw
-				}
-			}
-			for _, ch := range changes {
-				if r := raw[[2]string{ch.Object, ch.RemoteID}]; len(r) > 0 {
-					ch.Payload = models.WithRemoteData(ch.Payload, r)
-				}
-				envs = append(envs, envelope(&conn, info, ch, item.ReceivedAt))
-			}
-			if err := p.Publisher.Publish(ctx, tx, conn.AccountID, envs...); err != nil {
-				return fmt.Errorf("connection %s: publish: %w", conn.ID, err)
-			}
-		}
-		return nil
-	})
-}
 
 // envelope is the event of one webhook-captured change: it happened at the
 // provider's modification time when the record carries one, and was detected
@@ -327,6 +362,7 @@ func (p *Processor) fail(ctx context.Context, item *models.InboxItem, cause erro
 	var perm *permanentError
 	if errors.As(cause, &perm) || attempts >= cmp.Or(p.MaxAttempts, DefaultMaxAttempts) {
 		updates["processed_at"] = now
+		p.Metrics.failed("given_up")
 		p.log().ErrorContext(ctx, "inbound item given up", "inbox", item.ID, "app", item.App, "attempts", attempts, "err", cause)
 	} else {
 		delay := Backoff(attempts)
@@ -335,6 +371,7 @@ func (p *Processor) fail(ctx context.Context, item *models.InboxItem, cause erro
 			delay = rl.RetryAfter
 		}
 		updates["next_attempt_at"] = now.Add(delay)
+		p.Metrics.failed("retry")
 		p.log().WarnContext(ctx, "inbound item failed; will retry", "inbox", item.ID, "app", item.App,
 			"attempts", attempts, "retryIn", delay, "err", cause)
 	}

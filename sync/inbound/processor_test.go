@@ -183,13 +183,13 @@ func TestCrashedClaimIsRetriedAfterLeaseOnce(t *testing.T) {
 
 		// The dead processor wakes up and finishes: fenced by the lease
 		// token, it changes nothing.
-		require.NoError(t, b.proc.process(t.Context(), &stale[0]))
+		require.NoError(t, b.proc.processBatch(t.Context(), stale))
 		require.Empty(t, b.events(t))
 		it := b.inbox(t)[0]
 		require.Nil(t, it.ProcessedAt)
 		require.Equal(t, second[0].LeaseToken, it.LeaseToken)
 
-		require.NoError(t, b.proc.process(t.Context(), &second[0]))
+		require.NoError(t, b.proc.processBatch(t.Context(), second))
 		require.Len(t, b.events(t), 1)
 		require.NotNil(t, b.inbox(t)[0].ProcessedAt)
 

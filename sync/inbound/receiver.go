@@ -149,6 +149,7 @@ func (r *Receiver) Receive(ctx context.Context, app string, req *connectors.Inbo
 		ID:            models.NewID(models.PrefixInbox),
 		App:           app,
 		DedupKey:      DedupKey(notices, body),
+		OrderKey:      OrderKey(app, notices),
 		Method:        req.Method,
 		URL:           dbtext.CleanString(req.URL, 2048),
 		Header:        string(hj),
@@ -202,4 +203,23 @@ func DedupKey(notices []connectors.Notice, body []byte) string {
 	}
 	sum := sha256.Sum256(body)
 	return "body:" + hex.EncodeToString(sum[:])
+}
+
+// OrderKey is the inbox ordering key of a delivery: a hash naming its one
+// record (app, external id, object, remote id) when all its notices concern
+// the same record, else "" (a batch of several records, or none). Items with
+// the same key are never processed by two workers at once, so a record's
+// changes apply in received order.
+func OrderKey(app string, notices []connectors.Notice) string {
+	if len(notices) == 0 {
+		return ""
+	}
+	n0 := notices[0]
+	for _, n := range notices[1:] {
+		if n.ExternalID != n0.ExternalID || n.Object != n0.Object || n.RemoteID != n0.RemoteID {
+			return ""
+		}
+	}
+	sum := sha256.Sum256([]byte(app + "\x00" + n0.ExternalID + "\x00" + n0.Object + "\x00" + n0.RemoteID))
+	return hex.EncodeToString(sum[:])
 }
