@@ -32,8 +32,8 @@ func (s *Service) Create(ctx context.Context, accountID, connectionID, object st
 	}
 	rec := &models.SandboxRecord{ConnectionID: conn.ID, Object: object, RemoteID: models.NewID(models.PrefixSandboxRecord),
 		Data: string(data), Version: 1}
-	err = s.write(ctx, conn.ID, func(tx *gorm.DB, stamp func() (time.Time, error)) error {
-		mod, err := stamp()
+	err = s.write(ctx, conn.ID, func(tx *gorm.DB, stamp func(time.Time) (time.Time, error)) error {
+		mod, err := stamp(time.Time{})
 		if err != nil {
 			return err
 		}
@@ -61,7 +61,7 @@ func (s *Service) Update(ctx context.Context, accountID, connectionID, object, r
 		return err
 	}
 	var rec *models.SandboxRecord
-	err = s.write(ctx, conn.ID, func(tx *gorm.DB, stamp func() (time.Time, error)) error {
+	err = s.write(ctx, conn.ID, func(tx *gorm.DB, stamp func(time.Time) (time.Time, error)) error {
 		cur, err := live(tx, conn.ID, object, remoteID)
 		if err != nil {
 			return err
@@ -70,7 +70,7 @@ func (s *Service) Update(ctx context.Context, accountID, connectionID, object, r
 		if err != nil || !changed {
 			return err
 		}
-		mod, err := stamp()
+		mod, err := stamp(cur.ModifiedAt)
 		if err != nil {
 			return err
 		}
@@ -98,12 +98,12 @@ func (s *Service) Delete(ctx context.Context, accountID, connectionID, object, r
 		return err
 	}
 	var rec *models.SandboxRecord
-	err = s.write(ctx, conn.ID, func(tx *gorm.DB, stamp func() (time.Time, error)) error {
+	err = s.write(ctx, conn.ID, func(tx *gorm.DB, stamp func(time.Time) (time.Time, error)) error {
 		cur, err := live(tx, conn.ID, object, remoteID)
 		if err != nil {
 			return err
 		}
-		mod, err := stamp()
+		mod, err := stamp(cur.ModifiedAt)
 		if err != nil {
 			return err
 		}
@@ -117,30 +117,58 @@ func (s *Service) Delete(ctx context.Context, accountID, connectionID, object, r
 	return s.notify(ctx, conn, rec)
 }
 
-// write runs fn in a transaction holding the connection's write lock, so
-// modification times are stamped and committed in order. stamp returns a
-// time strictly after the connection's newest one (microsecond precision,
-// which both databases keep exactly), even if the clock stands still or
-// goes back.
-func (s *Service) write(ctx context.Context, connectionID string, fn func(tx *gorm.DB, stamp func() (time.Time, error)) error) error {
+// write runs fn in a transaction. stamp returns the modification time of
+// the change: strictly after floor (the record's current one, read under its
+// row lock) and after every time this process stamped on the connection
+// (microsecond precision, which both databases keep exactly), even if the
+// clock stands still or goes back. No lock is held across the connection:
+// writers of one connection commit concurrently (polls list changes with a
+// lookback, so a change committed a moment after a later-stamped one is
+// still found).
+func (s *Service) write(ctx context.Context, connectionID string, fn func(tx *gorm.DB, stamp func(floor time.Time) (time.Time, error)) error) error {
 	return s.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := storage.TxLock(tx, "sandboxapp:"+connectionID); err != nil {
-			return fmt.Errorf("lock sandbox connection %s: %w", connectionID, err)
-		}
-		return fn(tx, func() (time.Time, error) {
-			t := s.now().UTC().Truncate(time.Microsecond)
-			var last []models.SandboxRecord
-			err := tx.Select("modified_at").Where("connection_id = ?", connectionID).
-				Order("modified_at DESC").Limit(1).Find(&last).Error
-			if err != nil {
-				return time.Time{}, fmt.Errorf("newest sandbox change of %s: %w", connectionID, err)
-			}
-			if len(last) > 0 && !t.After(last[0].ModifiedAt) {
-				t = last[0].ModifiedAt.UTC().Add(time.Microsecond)
-			}
-			return t, nil
+		return fn(tx, func(floor time.Time) (time.Time, error) {
+			return s.stamp(tx, connectionID, floor)
 		})
 	})
+}
+
+// stamp takes the connection's next modification time from the in-process
+// clock, seeding it once per connection from the newest stored change
+// (index idx_sandbox_newest), so a restarted process never stamps behind
+// what is stored.
+func (s *Service) stamp(tx *gorm.DB, connectionID string, floor time.Time) (time.Time, error) {
+	s.clockMu.Lock()
+	last, seeded := s.clock[connectionID]
+	s.clockMu.Unlock()
+	if !seeded {
+		var newest []time.Time
+		err := tx.Raw(`SELECT modified_at FROM sandbox_records WHERE connection_id = ? ORDER BY modified_at DESC LIMIT 1`, connectionID).
+			Scan(&newest).Error
+		if err != nil {
+			return time.Time{}, fmt.Errorf("newest sandbox change of %s: %w", connectionID, err)
+		}
+		if len(newest) > 0 {
+			last = newest[0].UTC()
+		}
+	}
+	s.clockMu.Lock()
+	defer s.clockMu.Unlock()
+	if s.clock == nil {
+		s.clock = map[string]time.Time{}
+	}
+	if cur := s.clock[connectionID]; cur.After(last) {
+		last = cur
+	}
+	t := s.now().UTC().Truncate(time.Microsecond)
+	if !t.After(last) {
+		t = last.Add(time.Microsecond)
+	}
+	if !t.After(floor) {
+		t = floor.UTC().Truncate(time.Microsecond).Add(time.Microsecond)
+	}
+	s.clock[connectionID] = t
+	return t, nil
 }
 
 // live loads a record that exists and is not deleted.

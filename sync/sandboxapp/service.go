@@ -20,6 +20,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
 	"gorm.io/gorm"
@@ -53,6 +54,9 @@ type Service struct {
 	HTTP *http.Client
 	// Now is the app's clock (default time.Now).
 	Now func() time.Time
+
+	clockMu sync.Mutex
+	clock   map[string]time.Time // connection → last modification time stamped
 }
 
 var _ sandbox.Store = (*Service)(nil)
@@ -60,7 +64,19 @@ var _ sandbox.Store = (*Service)(nil)
 // New returns a Service with its defaults filled in.
 func New(db *gorm.DB, conns Connections, secret []byte, inboundURL string) *Service {
 	return &Service{DB: db, Connections: conns, Secret: secret, InboundURL: inboundURL,
-		HTTP: &http.Client{Timeout: DefaultWebhookTimeout}, Now: time.Now}
+		HTTP: newClient(), Now: time.Now}
+}
+
+// defaultClient sends the webhooks of a Service without its own client.
+var defaultClient = newClient()
+
+// newClient keeps enough idle connections to the one inbound address for
+// concurrent writers (net/http keeps 2 per host by default: the rest would
+// dial, and leave TIME_WAIT sockets, for every webhook).
+func newClient() *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 256, 256
+	return &http.Client{Timeout: DefaultWebhookTimeout, Transport: tr}
 }
 
 func (s *Service) now() time.Time {
@@ -74,7 +90,7 @@ func (s *Service) client() *http.Client {
 	if s.HTTP != nil {
 		return s.HTTP
 	}
-	return &http.Client{Timeout: DefaultWebhookTimeout}
+	return defaultClient
 }
 
 // connection returns the account's sandbox connection; anything else
@@ -123,5 +139,8 @@ func (s *Service) DeleteConnection(ctx context.Context, connectionID string) err
 	if err := s.DB.WithContext(ctx).Where("connection_id = ?", connectionID).Delete(&models.SandboxRecord{}).Error; err != nil {
 		return fmt.Errorf("delete sandbox records of %s: %w", connectionID, err)
 	}
+	s.clockMu.Lock()
+	delete(s.clock, connectionID)
+	s.clockMu.Unlock()
 	return nil
 }

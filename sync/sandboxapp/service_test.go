@@ -1,6 +1,7 @@
 package sandboxapp_test
 
 import (
+	"context"
 	"encoding/json"
 	"sync"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/tributary/tributary/connectors"
 	"github.com/tributary/tributary/connectors/sandbox"
 	"github.com/tributary/tributary/models"
+	"github.com/tributary/tributary/storage"
 	"github.com/tributary/tributary/storage/storagetest"
 )
 
@@ -208,4 +210,50 @@ func TestConcurrentWritesGetDistinctModstamps(t *testing.T) {
 			require.True(t, rows[i].ModifiedAt.After(rows[i-1].ModifiedAt), "modstamps are unique per connection")
 		}
 	})
+}
+
+// Regression (issue 10): every write of a connection took one advisory lock
+// for its whole transaction, so writers of one connection queued holding
+// pool connections (the pool filled and starved the dispatcher). A write
+// now goes on while another write of the same connection is still open.
+func TestWritesOfOneConnectionDoNotQueue(t *testing.T) {
+	db := storagetest.New(t, storage.Postgres)
+	b := setup(t, db)
+	ctx := t.Context()
+	c := b.newConnection(t, "acc_1", sandbox.AppName, sandbox.ModePolling)
+	id, err := b.svc.Create(ctx, "acc_1", c.ID, "contacts", raw(`{"first_name":"Ada"}`))
+	require.NoError(t, err)
+
+	// Another session holds the record's row: an update of it waits inside
+	// its transaction.
+	hold := db.Begin()
+	require.NoError(t, hold.Error)
+	defer hold.Rollback()
+	require.NoError(t, hold.Exec(`SELECT 1 FROM sandbox_records WHERE remote_id = ? FOR UPDATE`, id).Error)
+	var holder int64
+	require.NoError(t, hold.Raw(`SELECT pg_backend_pid()`).Scan(&holder).Error)
+	updated := make(chan error, 1)
+	go func() { updated <- b.svc.Update(ctx, "acc_1", c.ID, "contacts", id, raw(`{"title":"CTO"}`)) }()
+	require.Eventually(t, func() bool {
+		var waiting int64
+		db.Raw(`SELECT count(*) FROM pg_stat_activity WHERE ? = ANY(pg_blocking_pids(pid))`, holder).Scan(&waiting)
+		return waiting > 0
+	}, 10*time.Second, 5*time.Millisecond, "the update waits for the row")
+
+	select {
+	case err := <-updated:
+		t.Fatalf("update finished early: %v", err)
+	default:
+	}
+	// A write of another record of the same connection is not held back.
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_, err = b.svc.Create(wctx, "acc_1", c.ID, "contacts", raw(`{"first_name":"Grace"}`))
+	require.NoError(t, err, "a second write of the connection must not wait for the first")
+
+	require.NoError(t, hold.Rollback().Error)
+	require.NoError(t, <-updated)
+	rows := b.rows(t, c.ID)
+	require.Len(t, rows, 2)
+	require.NotEqual(t, rows[0].ModifiedAt, rows[1].ModifiedAt)
 }
