@@ -8,6 +8,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"path/filepath"
@@ -56,6 +57,8 @@ type Config struct {
 	// Sandbox enables the built-in sandbox app. Default: on with embedded SQLite.
 	Sandbox *bool `key:"sandbox" help:"enable the built-in sandbox app"`
 
+	Database   Database   `key:"database"`
+	Inbound    Inbound    `key:"inbound"`
 	Log        Log        `key:"log"`
 	API        API        `key:"api"`
 	Dispatcher Dispatcher `key:"dispatcher"`
@@ -67,6 +70,49 @@ type Config struct {
 	// Apps configures each connector (client id/secret, endpoint overrides);
 	// keys are app names. Only from the file or TRIBUTARY_APPS_<APP>_<FIELD>.
 	Apps map[string]App `key:"apps"`
+}
+
+// Database configures the PostgreSQL connection pools, one per role, so no
+// role can take another's connections (on the embedded SQLite all roles
+// share its one small pool). 0 sizes a pool from the machine; see Pools.
+type Database struct {
+	Pool Pool `key:"pool"`
+}
+
+// Pool sizes the connection pools of one process.
+type Pool struct {
+	// API serves the HTTP API, including stored native webhooks and sandbox writes.
+	API int `key:"api" help:"API pool connections (0 = 4 per CPU, 8..64)"`
+	// Capture processes the inbox and runs polls.
+	Capture int `key:"capture" help:"capture pool connections (0 = inbound.workers + scheduler.concurrency + 2)"`
+	// Dispatcher claims deliveries and records their attempts.
+	Dispatcher int `key:"dispatcher" help:"dispatcher pool connections (0 = 4 + CPUs/2)"`
+}
+
+// Pools returns the effective pool sizes for a machine with cpus CPUs:
+// configured values, else api = 4×cpus within 8..64, capture =
+// inbound.workers + scheduler.concurrency + 2, dispatcher = 4 + cpus/2.
+// With 2 CPUs and the other defaults: 8 / 8 / 5; with 32: 64 / 22 / 20.
+func (c *Config) Pools(cpus int) Pool {
+	cpus = max(1, cpus)
+	return Pool{
+		API:        cmp.Or(c.Database.Pool.API, min(64, max(8, 4*cpus))),
+		Capture:    cmp.Or(c.Database.Pool.Capture, c.InboundWorkers(cpus)+c.Scheduler.Concurrency+2),
+		Dispatcher: cmp.Or(c.Database.Pool.Dispatcher, 4+cpus/2),
+	}
+}
+
+// Inbound configures the processing of stored native webhooks.
+type Inbound struct {
+	// Workers is how many inbox batches one process handles at once.
+	Workers int `key:"workers" help:"inbox batches processed at once (0 = max(2, CPUs/2))"`
+	// BatchSize is how many inbox items one batch (one transaction) takes.
+	BatchSize int `key:"batch_size" help:"inbox items per batch transaction"`
+}
+
+// InboundWorkers is the effective inbound.workers for cpus CPUs.
+func (c *Config) InboundWorkers(cpus int) int {
+	return cmp.Or(c.Inbound.Workers, max(2, cpus/2))
 }
 
 // Log configures logging.
@@ -224,6 +270,7 @@ func Default() Config {
 		Scheduler: Scheduler{Tick: 5 * time.Second, DefaultPollInterval: 12 * time.Hour,
 			MinPollInterval: 5 * time.Minute, MinAdminPollInterval: time.Minute, Jitter: 0.1, Concurrency: 4, FullScanEvery: 24 * time.Hour,
 			PageSize: 100, Lease: 5 * time.Minute, BaselineSkew: time.Minute},
+		Inbound:   Inbound{BatchSize: 200},
 		Retention: 30 * 24 * time.Hour,
 		Apps:      map[string]App{},
 	}
@@ -325,6 +372,14 @@ func (c *Config) Validate() error {
 		"signing.rotation_window": float64(c.Signing.RotationWindow), "signing.retired_key_grace": float64(c.Signing.RetiredKeyGrace),
 		"signing.secret_overlap":  float64(c.Signing.SecretOverlap),
 		"scheduler.baseline_skew": float64(c.Scheduler.BaselineSkew), "scheduler.min_admin_poll_interval": float64(c.Scheduler.MinAdminPollInterval),
+		"inbound.batch_size": float64(c.Inbound.BatchSize),
+	}
+	nonNegative := map[string]int{"database.pool.api": c.Database.Pool.API, "database.pool.capture": c.Database.Pool.Capture,
+		"database.pool.dispatcher": c.Database.Pool.Dispatcher, "inbound.workers": c.Inbound.Workers}
+	for _, k := range slices.Sorted(maps.Keys(nonNegative)) {
+		if nonNegative[k] < 0 {
+			bad(k, "must not be negative (0 = sized from the machine)")
+		}
 	}
 	keys := make([]string, 0, len(positive))
 	for k := range positive {

@@ -230,7 +230,7 @@ func (d *Dispatcher) claim(ctx context.Context, limit int, ids []string) ([]*job
 	var jobs []*job
 	// The lease and the loading of what the attempts need share one
 	// transaction: if loading fails, no lease is left behind.
-	err := d.s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := d.s.ddb.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		jobs = nil
 		q := tx.Model(&models.Delivery{}).Select("id")
 		if ids != nil {

@@ -121,7 +121,7 @@ func (d *Dispatcher) recordRefused(ctx context.Context, r *result, cause error) 
 	if r.kind == outAttempted {
 		upd["attempts"], upd["last_status_code"], upd["last_attempt_at"] = gorm.Expr("attempts + 1"), r.status, r.at
 	}
-	res := d.s.db.WithContext(ctx).Model(&models.Delivery{}).Where("id = ? AND lease_token = ?", j.d.ID, j.token).Updates(upd)
+	res := d.s.ddb.WithContext(ctx).Model(&models.Delivery{}).Where("id = ? AND lease_token = ?", j.d.ID, j.token).Updates(upd)
 	if res.Error != nil {
 		return res.Error
 	}
@@ -149,7 +149,7 @@ func (d *Dispatcher) flushBatch(ctx context.Context, results []*result) error {
 	// Delivery rows too are written in id order.
 	results = slices.Clone(results)
 	slices.SortFunc(results, func(a, b *result) int { return cmp.Compare(a.job.d.ID, b.job.d.ID) })
-	err := d.s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := d.s.ddb.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var attempts []models.Attempt
 		okIDs := map[int][]string{} // status code → delivery ids
 		for _, r := range results {

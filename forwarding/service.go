@@ -20,8 +20,12 @@ import (
 
 // Config holds the service's dependencies and limits.
 type Config struct {
-	DB  *gorm.DB
-	Box *secrets.Box
+	DB *gorm.DB
+	// DispatchDB, when set, is the pool the dispatcher claims and records
+	// on, apart from DB, so API and capture work cannot take its
+	// connections (database.pool.dispatcher).
+	DispatchDB *gorm.DB
+	Box        *secrets.Box
 	// Dispatcher limits (timeouts, workers, circuit); zero fields take the
 	// defaults of config.Default().
 	Dispatcher config.Dispatcher
@@ -41,6 +45,7 @@ type Config struct {
 // Service is forwarding's entry point for the API, sync and the dispatcher.
 type Service struct {
 	db     *gorm.DB
+	ddb    *gorm.DB // the dispatcher's pool
 	box    *secrets.Box
 	cfg    config.Dispatcher
 	http   bool
@@ -70,7 +75,7 @@ func New(c Config) *Service {
 	c.Keys.RotationLimit = cmp.Or(c.Keys.RotationLimit, ks.RotationLimit)
 	c.Keys.RotationWindow = cmp.Or(c.Keys.RotationWindow, ks.RotationWindow)
 	c.Keys.RetiredKeyGrace = cmp.Or(c.Keys.RetiredKeyGrace, ks.RetiredKeyGrace)
-	s := &Service{db: c.DB, box: c.Box, cfg: c.Dispatcher, http: c.AllowHTTP, priv: c.AllowPrivate,
+	s := &Service{db: c.DB, ddb: cmp.Or(c.DispatchDB, c.DB), box: c.Box, cfg: c.Dispatcher, http: c.AllowHTTP, priv: c.AllowPrivate,
 		log: cmp.Or(c.Logger, slog.Default()), now: c.Now, keyCfg: c.Keys}
 	if s.now == nil {
 		s.now = time.Now
@@ -82,6 +87,11 @@ func New(c Config) *Service {
 
 // Now returns the service clock's time in UTC.
 func (s *Service) Now() time.Time { return s.now().UTC() }
+
+// Wake nudges this process's dispatchers: call it after committing a
+// transaction that published events (Publish inside the caller's own
+// transaction cannot).
+func (s *Service) Wake() { s.wake() }
 
 // wake nudges local dispatchers after events were queued.
 func (s *Service) wake() {

@@ -37,6 +37,9 @@ type Options struct {
 	DataDir string
 	// MaxOpenConns bounds the pool on PostgreSQL (default 20).
 	MaxOpenConns int
+	// Name, when set, is the pool's application_name on PostgreSQL (seen in
+	// pg_stat_activity), e.g. "tributary-dispatcher".
+	Name string
 	// Logger receives slow-query warnings; nil discards them.
 	Logger *slog.Logger
 }
@@ -82,7 +85,11 @@ func Open(ctx context.Context, o Options) (*gorm.DB, error) {
 		if err := ValidateURL(o.URL); err != nil {
 			return nil, err
 		}
-		db, err = gorm.Open(postgres.Open(o.URL), gcfg)
+		dsn := o.URL
+		if o.Name != "" {
+			dsn = withAppName(dsn, o.Name)
+		}
+		db, err = gorm.Open(postgres.Open(dsn), gcfg)
 		if err != nil {
 			return nil, fmt.Errorf("open postgres: %w", err)
 		}
@@ -109,6 +116,20 @@ func createPrivate(path string) error {
 		return fmt.Errorf("create %s: %w", path, err)
 	}
 	return f.Close()
+}
+
+// withAppName sets application_name in a postgres:// URL (unless set).
+func withAppName(u, name string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return u
+	}
+	q := p.Query()
+	if q.Get("application_name") == "" {
+		q.Set("application_name", name)
+	}
+	p.RawQuery = q.Encode()
+	return p.String()
 }
 
 // SQLiteDSN is the DSN of the SQLite file at path: WAL, foreign keys,

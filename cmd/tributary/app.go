@@ -40,7 +40,13 @@ func newLogger(c *config.Config, w io.Writer) *slog.Logger {
 // openDB opens the configured database and, when migrate is set, applies
 // pending migrations.
 func openDB(ctx context.Context, c *config.Config, log *slog.Logger, migrate bool) (*gorm.DB, error) {
-	db, err := storage.Open(ctx, storage.Options{URL: c.DatabaseURL, DataDir: c.DataDir, Logger: log})
+	return openPool(ctx, c, log, migrate, storage.Options{})
+}
+
+// openPool is openDB with pool options (size, name) for PostgreSQL.
+func openPool(ctx context.Context, c *config.Config, log *slog.Logger, migrate bool, pool storage.Options) (*gorm.DB, error) {
+	db, err := storage.Open(ctx, storage.Options{URL: c.DatabaseURL, DataDir: c.DataDir, Logger: log,
+		MaxOpenConns: pool.MaxOpenConns, Name: pool.Name})
 	if err != nil {
 		if c.DatabaseURL != "" {
 			return nil, fmt.Errorf("database_url: %w", err)

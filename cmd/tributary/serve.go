@@ -4,15 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
+	"gorm.io/gorm"
 
 	"github.com/tributary/tributary/accounts"
 	"github.com/tributary/tributary/api"
@@ -63,6 +66,45 @@ func newServe() *cobra.Command {
 	return cmd
 }
 
+// rolePools are the database pools of the roles (one shared pool on SQLite).
+type rolePools struct{ api, capture, dispatcher *gorm.DB }
+
+// openPools opens one PostgreSQL pool per role, sized by database.pool.*
+// (see config.Pools), so that a burst of API or capture work cannot take the
+// dispatcher's connections; migrations run on the API pool. On the embedded
+// SQLite every role shares the one small pool (one writer anyway).
+func openPools(ctx context.Context, c *config.Config, log *slog.Logger) (rolePools, func(), error) {
+	size := c.Pools(runtime.GOMAXPROCS(0))
+	api, err := openPool(ctx, c, log, c.Migrate, storage.Options{MaxOpenConns: size.API, Name: "tributary-api"})
+	if err != nil {
+		return rolePools{}, nil, err
+	}
+	if c.Embedded() {
+		return rolePools{api, api, api}, func() { storage.Close(api) }, nil
+	}
+	p := rolePools{api: api}
+	closeAll := func() {
+		for _, db := range []*gorm.DB{p.api, p.capture, p.dispatcher} {
+			if db != nil {
+				storage.Close(db)
+			}
+		}
+	}
+	for _, r := range []struct {
+		db   **gorm.DB
+		n    int
+		name string
+	}{{&p.capture, size.Capture, "tributary-capture"}, {&p.dispatcher, size.Dispatcher, "tributary-dispatcher"}} {
+		*r.db, err = storage.Open(ctx, storage.Options{URL: c.DatabaseURL, MaxOpenConns: r.n, Name: r.name, Logger: log})
+		if err != nil {
+			closeAll()
+			return rolePools{}, nil, fmt.Errorf("database_url: %w", err)
+		}
+	}
+	log.Info("database pools", "api", size.API, "capture", size.Capture, "dispatcher", size.Dispatcher)
+	return p, closeAll, nil
+}
+
 // serve runs until ctx ends, then shuts down gracefully. ready, when set,
 // receives the bound address once the server accepts connections.
 func serve(ctx context.Context, c *config.Config, ready func(addr string)) error {
@@ -81,16 +123,17 @@ func serve(ctx context.Context, c *config.Config, ready func(addr string)) error
 	if err != nil {
 		return fmt.Errorf("master_key: %w", err)
 	}
-	db, err := openDB(ctx, c, log, c.Migrate)
+	pools, closePools, err := openPools(ctx, c, log)
 	if err != nil {
 		return err
 	}
-	defer storage.Close(db)
+	defer closePools()
+	db := pools.api
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	accts := accounts.New(db, accounts.WithAdminMinPollInterval(c.Scheduler.MinAdminPollInterval))
-	fwd := forwarding.New(forwarding.Config{DB: db, Box: box, Dispatcher: c.Dispatcher, Keys: c.Signing,
+	fwd := forwarding.New(forwarding.Config{DB: db, DispatchDB: pools.dispatcher, Box: box, Dispatcher: c.Dispatcher, Keys: c.Signing,
 		AllowHTTP: c.HTTPAllowed(), AllowPrivate: c.PrivateAddressesAllowed(), Logger: log})
 	// The sandbox app (on by default with embedded SQLite) POSTs its webhooks
 	// to this very process, on the address it is bound to.
@@ -108,8 +151,13 @@ func serve(ctx context.Context, c *config.Config, ready func(addr string)) error
 		return err
 	}
 	rec := &reconcile.Reconciler{}
-	proc := &inbound.Processor{DB: db, Apps: apps, Opener: conns, Publisher: fwd, Reconciler: rec, Logger: log}
-	recv := &inbound.Receiver{DB: db, Apps: apps, Logger: log}
+	proc := &inbound.Processor{DB: pools.capture, Apps: apps, Opener: conns, Publisher: fwd, Reconciler: rec, Logger: log,
+		Batch: c.Inbound.BatchSize, Workers: c.InboundWorkers(runtime.GOMAXPROCS(0)), Committed: fwd.Wake,
+		Metrics: inbound.NewMetrics(reg, pools.capture)}
+	// A stored webhook wakes this process's processor at once and, through
+	// NOTIFY, every other replica's (the tick is the fallback).
+	inboxNotify := storage.NewNotifier(db, storage.ChannelInbox)
+	recv := &inbound.Receiver{DB: db, Apps: apps, Logger: log, Notify: inboxNotify.Signal}
 	deps := api.Deps{
 		Config: c, Logger: log, Registry: reg, OpsOnly: !c.HasRole(config.RoleAPI),
 		Ready:       func(ctx context.Context) error { return storage.Ping(ctx, db) },
@@ -149,12 +197,18 @@ func serve(ctx context.Context, c *config.Config, ready func(addr string)) error
 		workers.Go(func() { _ = d.Run(bg) })
 		roles = append(roles, "dispatcher: delivering due events")
 	}
+	workers.Go(func() { inboxNotify.Run(bg, log) })
 	if c.HasRole(config.RolePoller) {
-		recv.Notify = proc.Wake // process a stored webhook right away
+		recv.Notify = func() { proc.Wake(); inboxNotify.Signal() } // process a stored webhook right away
+		if !c.Embedded() {
+			workers.Go(func() {
+				storage.Listen(bg, c.DatabaseURL, []string{storage.ChannelInbox}, func(string) { proc.Wake() }, log)
+			})
+		}
 		workers.Go(func() { proc.Run(bg, time.Second) })
-		runner := &poll.Runner{DB: db, Apps: apps, Opener: conns, Publisher: fwd, Reconciler: rec, Logger: log,
+		runner := &poll.Runner{DB: pools.capture, Apps: apps, Opener: conns, Publisher: fwd, Reconciler: rec, Logger: log,
 			FullScanEvery: c.Scheduler.FullScanEvery, PageSize: c.Scheduler.PageSize, BaselineSkew: c.Scheduler.BaselineSkew}
-		sched, err := schedule.New(schedule.Config{DB: db, Runner: runner, Accounts: accts, Tick: c.Scheduler.Tick, Lease: c.Scheduler.Lease,
+		sched, err := schedule.New(schedule.Config{DB: pools.capture, Runner: runner, Accounts: accts, Tick: c.Scheduler.Tick, Lease: c.Scheduler.Lease,
 			Concurrency: c.Scheduler.Concurrency, DefaultInterval: c.Scheduler.DefaultPollInterval,
 			MinInterval: c.Scheduler.MinPollInterval, AdminMinInterval: c.Scheduler.MinAdminPollInterval, Jitter: c.Scheduler.Jitter, Logger: log,
 			Maintenance: []func(context.Context, time.Time) error{func(ctx context.Context, now time.Time) error {
