@@ -63,7 +63,14 @@ func TestSandboxEndToEnd(t *testing.T) {
 			// Webhook mode: each write arrives as a signed native webhook.
 			c1 := write("POST", "/v1/sandbox/"+hook+"/contacts", map[string]any{"first_name": "Ada", "email": "ada@example.com"}, 201)["remoteId"].(string)
 			write("PATCH", "/v1/sandbox/"+hook+"/contacts/"+c1, map[string]any{"email": "ada@lovelace.dev"}, 200)
-			syncNow(hook) // the poll sees the same change again: no second event
+			// Once the webhook is processed, the poll sees the same change
+			// again: no second event.
+			require.Eventually(t, func() bool {
+				var inbox int64
+				require.NoError(t, e.db.Model(&models.InboxItem{}).Where("processed_at IS NULL").Count(&inbox).Error)
+				return inbox == 0
+			}, 20*time.Second, 10*time.Millisecond)
+			syncNow(hook)
 			o1 := write("POST", "/v1/sandbox/"+hook+"/orders", map[string]any{"order_number": "1001", "currency": "EUR"}, 201)["remoteId"].(string)
 			write("DELETE", "/v1/sandbox/"+hook+"/contacts/"+c1, nil, 204)
 

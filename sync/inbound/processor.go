@@ -122,7 +122,8 @@ func (p *Processor) batch() int { return cmp.Or(p.Batch, DefaultBatch) }
 
 // Run processes due items with Workers concurrent workers until ctx ends.
 // A worker drains what is due batch by batch (waking another worker while
-// batches come back full), then sleeps until Wake or the next tick. Tests
+// batches come back full) until a claim finds nothing, then sleeps until
+// Wake or the next tick. Tests
 // call ProcessDue directly.
 func (p *Processor) Run(ctx context.Context, every time.Duration) {
 	var wg sync.WaitGroup
@@ -141,10 +142,14 @@ func (p *Processor) work(ctx context.Context, every time.Duration) {
 			if err != nil && ctx.Err() == nil {
 				p.log().ErrorContext(ctx, "inbound processing", "err", err)
 			}
-			if err != nil || n < p.batch() {
+			if err != nil || n == 0 {
 				break
 			}
-			p.Wake() // more is due: let another worker claim beside this one
+			if n == p.batch() {
+				p.Wake() // more is due: let another worker claim beside this one
+			}
+			// Claim again even after a short batch: items another claim
+			// skipped while this batch held their record are due now.
 		}
 		select {
 		case <-ctx.Done():
