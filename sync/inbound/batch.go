@@ -152,10 +152,12 @@ func (p *Processor) reconcileConn(tx *gorm.DB, cb *connBatch) (*models.Connectio
 		// A record changed by several items of the batch: its changes come
 		// in item order; each takes the earliest arrival not yet used.
 		k := recKey{ch.Object, ch.RemoteID}
-		q := cb.received[k]
-		received := q[0]
-		if len(q) > 1 {
-			cb.received[k] = q[1:]
+		var received time.Time
+		if q := cb.received[k]; len(q) > 0 {
+			received = q[0]
+			if len(q) > 1 {
+				cb.received[k] = q[1:]
+			}
 		}
 		evs = append(evs, envelope(&conn, cb.info, ch, received))
 	}
