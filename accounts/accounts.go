@@ -8,9 +8,11 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/big"
+	"net/url"
 	"strings"
 	"time"
 
@@ -159,6 +161,9 @@ func (s *Service) Get(ctx context.Context, id string) (*models.Account, error) {
 type Update struct {
 	DefaultPollInterval *time.Duration
 	MinPollInterval     *time.Duration
+	// AllowedRedirectOrigins replaces the origins connect sessions may
+	// return to ("https://app.example.com"); empty allows any.
+	AllowedRedirectOrigins *[]string
 }
 
 // Update changes an account's polling defaults (admin only).
@@ -184,6 +189,14 @@ func (s *Service) Update(ctx context.Context, id string, u Update) (*models.Acco
 			}
 			row.MinPollInterval = *u.MinPollInterval
 		}
+		if u.AllowedRedirectOrigins != nil {
+			origins, err := normalizeOrigins(*u.AllowedRedirectOrigins)
+			if err != nil {
+				return err
+			}
+			b, _ := json.Marshal(origins)
+			row.AllowedRedirectOrigins = string(b)
+		}
 		if row.DefaultPollInterval != 0 && row.MinPollInterval > row.DefaultPollInterval {
 			return models.FieldError("minPollInterval", "minPollInterval %s exceeds defaultPollInterval %s", row.MinPollInterval, row.DefaultPollInterval)
 		}
@@ -194,6 +207,34 @@ func (s *Service) Update(ctx context.Context, id string, u Update) (*models.Acco
 		return nil
 	})
 	return acc, err
+}
+
+// normalizeOrigins checks each entry is an http(s) origin (no path, query
+// or fragment) and lower-cases it.
+func normalizeOrigins(in []string) ([]string, error) {
+	if len(in) > 50 {
+		return nil, models.FieldError("allowedRedirectOrigins", "at most 50 origins")
+	}
+	out := make([]string, 0, len(in))
+	for _, o := range in {
+		u, err := url.Parse(strings.TrimSpace(o))
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || (u.Path != "" && u.Path != "/") ||
+			u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			return nil, models.FieldError("allowedRedirectOrigins", "%q is not an origin like https://app.example.com", o)
+		}
+		out = append(out, strings.ToLower(u.Scheme+"://"+u.Host))
+	}
+	return out, nil
+}
+
+// RedirectOrigins returns the account's allowed redirect origins.
+func RedirectOrigins(a *models.Account) []string {
+	var out []string
+	_ = json.Unmarshal([]byte(a.AllowedRedirectOrigins), &out)
+	if out == nil {
+		out = []string{}
+	}
+	return out
 }
 
 const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"

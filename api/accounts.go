@@ -71,14 +71,15 @@ func (s *Server) createAccount(c *gin.Context) {
 
 func (s *Server) updateAccount(c *gin.Context) {
 	var req struct {
-		DefaultPollInterval *string `json:"defaultPollInterval"`
-		MinPollInterval     *string `json:"minPollInterval"`
+		DefaultPollInterval    *string   `json:"defaultPollInterval"`
+		MinPollInterval        *string   `json:"minPollInterval"`
+		AllowedRedirectOrigins *[]string `json:"allowedRedirectOrigins"`
 	}
 	if err := bindJSON(c, &req); err != nil {
 		fail(c, err)
 		return
 	}
-	var u accounts.Update
+	u := accounts.Update{AllowedRedirectOrigins: req.AllowedRedirectOrigins}
 	var err error
 	if u.DefaultPollInterval, err = parseDuration("defaultPollInterval", req.DefaultPollInterval); err != nil {
 		fail(c, err)
@@ -106,7 +107,8 @@ func (s *Server) updateAccount(c *gin.Context) {
 
 func accountJSON(a *models.Account) gin.H {
 	return gin.H{"id": a.ID, "name": a.Name, "defaultPollInterval": durationString(a.DefaultPollInterval),
-		"minPollInterval": durationString(a.MinPollInterval), "createdAt": a.CreatedAt.UTC()}
+		"minPollInterval": durationString(a.MinPollInterval), "allowedRedirectOrigins": accounts.RedirectOrigins(a),
+		"createdAt": a.CreatedAt.UTC()}
 }
 
 // parseDuration reads an optional Go duration ("12h", "15m") from a JSON field.

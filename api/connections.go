@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -22,7 +23,8 @@ type Connections interface {
 	SyncNow(ctx context.Context, accountID, id string) error
 	Delete(ctx context.Context, accountID, id string) error
 	CreateSession(ctx context.Context, accountID string, in connections.SessionInput) (connections.Session, error)
-	Callback(ctx context.Context, state, code, providerError string) (redirect string, err error)
+	BrowserCallback(ctx context.Context, state, code, providerError, browserNonce string) (redirect string, err error)
+	Start(ctx context.Context, token string) (authorizeURL, cookieName, browserNonce string, err error)
 }
 
 func (s *Server) connectionRoutes(public *gin.Engine, isv, admin *gin.RouterGroup) {
@@ -34,6 +36,7 @@ func (s *Server) connectionRoutes(public *gin.Engine, isv, admin *gin.RouterGrou
 	isv.POST("/connections/:id/sync", s.withConnections(s.syncConnection))
 	isv.POST("/connect-sessions", s.withConnections(s.createConnectSession))
 	public.GET("/oauth/callback", s.withConnections(s.oauthCallback))
+	public.GET("/oauth/start/:token", s.withConnections(s.oauthStart))
 	admin.PATCH("/connections/:id", s.withConnections(s.adminPatchConnection))
 }
 
@@ -188,12 +191,38 @@ func (s *Server) createConnectSession(c *gin.Context) {
 
 // oauthCallback is the provider's redirect target: it completes the connect
 // session and sends the end user on to the ISV's redirectUrl.
+// It completes only in the browser that opened the session's connectUrl
+// (the cookie oauthStart set), when the flow was started there.
 func (s *Server) oauthCallback(c *gin.Context) {
-	redirect, err := s.deps.Connections.Callback(c.Request.Context(), c.Query("state"), c.Query("code"), c.Query("error"))
+	state := c.Query("state")
+	nonce, _ := c.Cookie(connections.BrowserCookieName(state))
+	redirect, err := s.deps.Connections.BrowserCallback(c.Request.Context(), state, c.Query("code"), c.Query("error"), nonce)
 	if err != nil {
 		fail(c, err)
 		return
 	}
+	s.setConnectCookie(c, connections.BrowserCookieName(state), "", -1)
 	c.Header("Cache-Control", "no-store")
 	c.Redirect(http.StatusFound, redirect)
+}
+
+// oauthStart is a session's connectUrl: it binds the flow to this browser
+// with a cookie and forwards to the provider's authorize URL.
+func (s *Server) oauthStart(c *gin.Context) {
+	authorize, name, nonce, err := s.deps.Connections.Start(c.Request.Context(), c.Param("token"))
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	s.setConnectCookie(c, name, nonce, int(connections.SessionLifetime.Seconds()))
+	c.Redirect(http.StatusFound, authorize)
+}
+
+// setConnectCookie sets (or with maxAge < 0 clears) a connect-flow cookie:
+// HttpOnly, SameSite=Lax (sent on the provider's top-level redirect back),
+// Secure when the public URL is https, scoped to /oauth.
+func (s *Server) setConnectCookie(c *gin.Context, name, value string, maxAge int) {
+	secure := strings.HasPrefix(s.deps.Config.ExternalURL(), "https://")
+	http.SetCookie(c.Writer, &http.Cookie{Name: name, Value: value, Path: "/oauth", MaxAge: maxAge,
+		HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode})
 }

@@ -18,8 +18,12 @@ type Account struct {
 	// MinPollInterval is the floor an ISV may set on its connections (0 = the
 	// deployment floor).
 	MinPollInterval time.Duration `gorm:"not null;default:0"`
-	CreatedAt       time.Time
-	UpdatedAt       time.Time
+	// AllowedRedirectOrigins is the JSON array of origins
+	// ("https://app.example.com") a connect session may send the end user
+	// back to; empty allows any.
+	AllowedRedirectOrigins string `gorm:"not null;default:'[]'"`
+	CreatedAt              time.Time
+	UpdatedAt              time.Time
 }
 
 // APIKey is a bearer key, stored only as a SHA-256 hash. Admin keys have no

@@ -89,7 +89,13 @@ type ConnectSession struct {
 	ExpiresAt    time.Time `gorm:"not null"`
 	UsedAt       *time.Time
 	ConnectionID string `gorm:"size:40"`
-	CreatedAt    time.Time
+	// StartTokenHash is the SHA-256 (hex) of the token in the session's
+	// connectUrl; opening it binds the flow to that browser.
+	StartTokenHash string `gorm:"size:64;not null;default:'';index:idx_connect_sessions_start_token"`
+	// BrowserHash is the SHA-256 (hex) of the nonce cookie set on the browser
+	// that opened the connectUrl; when set, the callback must carry it.
+	BrowserHash string `gorm:"size:64;not null;default:''"`
+	CreatedAt   time.Time
 }
 
 // InboxItem is one native webhook request, stored raw after its signature was

@@ -3,11 +3,15 @@ package connections
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -29,11 +33,17 @@ type SessionInput struct {
 	Params map[string]string
 }
 
-// Session is a started connect flow: send the end user to URL before ExpiresAt.
+// Session is a started connect flow: send the end user to ConnectURL (or URL)
+// before ExpiresAt.
 type Session struct {
-	ID        string    `json:"id"`
-	URL       string    `json:"url"`
-	ExpiresAt time.Time `json:"expiresAt"`
+	ID string `json:"id"`
+	// URL is the provider's authorize URL. A flow started there is not bound
+	// to a browser; prefer ConnectURL.
+	URL string `json:"url"`
+	// ConnectURL, opened in the end user's browser, binds the flow to that
+	// browser (a cookie the OAuth callback must carry) and forwards to URL.
+	ConnectURL string    `json:"connectUrl"`
+	ExpiresAt  time.Time `json:"expiresAt"`
 }
 
 // CreateSession starts an OAuth2 authorization-code flow with PKCE (S256)
@@ -56,6 +66,9 @@ func (s *Service) CreateSession(ctx context.Context, accountID string, in Sessio
 	if len(in.RedirectURL) > 2048 {
 		return Session{}, models.FieldError("redirectUrl", "redirectUrl is longer than 2048 characters")
 	}
+	if err := s.checkRedirect(ctx, accountID, in.RedirectURL); err != nil {
+		return Session{}, err
+	}
 	if s.external == "" {
 		return Session{}, models.Errorf(models.ErrCodeUnavailable, "this deployment has no public URL for the OAuth2 callback")
 	}
@@ -70,6 +83,10 @@ func (s *Service) CreateSession(ctx context.Context, accountID string, in Sessio
 	if err != nil {
 		return Session{}, err
 	}
+	startToken, err := randomState()
+	if err != nil {
+		return Session{}, err
+	}
 	params, err := json.Marshal(nonNil(in.Params))
 	if err != nil {
 		return Session{}, fmt.Errorf("marshal connect params: %w", err)
@@ -79,17 +96,114 @@ func (s *Service) CreateSession(ctx context.Context, accountID string, in Sessio
 	cs := &models.ConnectSession{
 		ID: models.NewID(models.PrefixConnect), AccountID: accountID, App: in.App, UserID: in.UserID,
 		UserName: in.UserName, RedirectURL: in.RedirectURL, State: state, Params: string(params),
-		ExpiresAt: now.Add(SessionLifetime), CreatedAt: now,
+		ExpiresAt: now.Add(SessionLifetime), CreatedAt: now, StartTokenHash: tokenHash(startToken),
 	}
 	cs.VerifierEnc = s.box.SealString(verifier, cs.ID)
 	if err := s.db.WithContext(ctx).Create(cs).Error; err != nil {
 		return Session{}, fmt.Errorf("create connect session: %w", err)
 	}
 	return Session{
-		ID:        cs.ID,
-		URL:       conf.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier)),
-		ExpiresAt: cs.ExpiresAt,
+		ID:         cs.ID,
+		URL:        conf.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier)),
+		ConnectURL: s.external + "/oauth/start/" + startToken,
+		ExpiresAt:  cs.ExpiresAt,
 	}, nil
+}
+
+// Start opens a session's ConnectURL: it binds the session to the browser
+// (returning the nonce the caller sets as a cookie) and returns the provider
+// authorize URL to redirect to. Opening the link again (a reload) binds the
+// newest browser.
+func (s *Service) Start(ctx context.Context, token string) (authorizeURL, cookieName, browserNonce string, err error) {
+	if token == "" || len(token) > 100 {
+		return "", "", "", errSession
+	}
+	var cs models.ConnectSession
+	err = s.db.WithContext(ctx).Where("start_token_hash = ?", tokenHash(token)).Take(&cs).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return "", "", "", errSession
+	}
+	if err != nil {
+		return "", "", "", fmt.Errorf("load connect session: %w", err)
+	}
+	if cs.UsedAt != nil || !cs.ExpiresAt.After(s.clock()) {
+		return "", "", "", errSession
+	}
+	app, err := s.appOf(cs.App)
+	if err != nil {
+		return "", "", "", err
+	}
+	oapp, ok := app.(connectors.OAuthApp)
+	if !ok {
+		return "", "", "", errSession
+	}
+	params := map[string]string{}
+	if err := json.Unmarshal([]byte(cs.Params), &params); err != nil {
+		return "", "", "", fmt.Errorf("connect session params: %w", err)
+	}
+	conf := oapp.OAuthConfig(s.CallbackURL(), params)
+	if conf == nil {
+		return "", "", "", errSession
+	}
+	verifier, err := s.box.OpenString(cs.VerifierEnc, cs.ID)
+	if err != nil {
+		return "", "", "", fmt.Errorf("connect session verifier: %w", err)
+	}
+	nonce, err := randomState()
+	if err != nil {
+		return "", "", "", err
+	}
+	res := s.db.WithContext(ctx).Model(&models.ConnectSession{}).Where("id = ? AND used_at IS NULL", cs.ID).
+		Update("browser_hash", tokenHash(nonce))
+	if res.Error != nil {
+		return "", "", "", fmt.Errorf("bind connect session: %w", res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return "", "", "", errSession
+	}
+	return conf.AuthCodeURL(cs.State, oauth2.S256ChallengeOption(verifier)), BrowserCookieName(cs.State), nonce, nil
+}
+
+// BrowserCookieName is the name of the cookie binding the connect flow of
+// state to a browser: one per flow, so two flows in one browser coexist.
+func BrowserCookieName(state string) string { return "tributary_connect_" + tokenHash(state)[:16] }
+
+// tokenHash is the stored form of a start token or browser nonce.
+func tokenHash(t string) string {
+	sum := sha256.Sum256([]byte(t))
+	return hex.EncodeToString(sum[:])
+}
+
+// checkRedirect refuses a redirect URL whose origin is not in the account's
+// allowedRedirectOrigins (an empty list allows any).
+func (s *Service) checkRedirect(ctx context.Context, accountID, redirect string) error {
+	if s.accounts == nil {
+		return nil
+	}
+	acc, err := s.accounts.Get(ctx, accountID)
+	if err != nil {
+		return err
+	}
+	var allowed []string
+	if acc.AllowedRedirectOrigins != "" {
+		if err := json.Unmarshal([]byte(acc.AllowedRedirectOrigins), &allowed); err != nil {
+			return fmt.Errorf("account %s allowed redirect origins: %w", accountID, err)
+		}
+	}
+	if len(allowed) == 0 {
+		return nil
+	}
+	u, err := url.Parse(redirect)
+	if err != nil {
+		return models.FieldError("redirectUrl", "redirectUrl must be an absolute http(s) URL")
+	}
+	origin := strings.ToLower(u.Scheme + "://" + u.Host)
+	for _, a := range allowed {
+		if strings.EqualFold(a, origin) {
+			return nil
+		}
+	}
+	return models.FieldError("redirectUrl", "redirectUrl's origin %s is not in the account's allowedRedirectOrigins", origin)
 }
 
 func randomState() (string, error) {
@@ -117,7 +231,20 @@ var errSession = models.Errorf(models.ErrCodeInvalid, "unknown, expired or alrea
 // redirect URL with ?connectionId=con_…, or with ?error=… when the provider
 // or the exchange failed. An unknown, expired or used state is an
 // invalid_request error (there is nowhere safe to redirect).
+//
+// A session started through its ConnectURL is bound to that browser: use
+// BrowserCallback with the browser's cookie; here it is refused.
 func (s *Service) Callback(ctx context.Context, state, code, providerError string) (string, error) {
+	return s.BrowserCallback(ctx, state, code, providerError, "")
+}
+
+// errOtherBrowser answers a callback of a bound session without its cookie.
+var errOtherBrowser = models.Errorf(models.ErrCodeInvalid, "this connect flow was started in another browser: open the connect link again in this one")
+
+// BrowserCallback is Callback for the /oauth/callback request, with the
+// browser nonce its cookie carried ("" when none): a session started
+// through its ConnectURL completes only in the browser that opened it.
+func (s *Service) BrowserCallback(ctx context.Context, state, code, providerError, browserNonce string) (string, error) {
 	if state == "" {
 		return "", errSession
 	}
@@ -128,6 +255,9 @@ func (s *Service) Callback(ctx context.Context, state, code, providerError strin
 	}
 	if err != nil {
 		return "", fmt.Errorf("load connect session: %w", err)
+	}
+	if cs.BrowserHash != "" && subtle.ConstantTimeCompare([]byte(cs.BrowserHash), []byte(tokenHash(browserNonce))) != 1 {
+		return "", errOtherBrowser
 	}
 	now := s.clock()
 	// Consume the session: of two callbacks with the same state, one wins.
