@@ -106,7 +106,7 @@ func (k *keyring) current(ctx context.Context, accountID string) (*models.Signin
 
 // newKeyRow generates a key pair for the account, sealed and ready to store.
 func newKeyRow(s *Service, accountID string) (*models.SigningKey, error) {
-	key, err := signing.GenerateKey()
+	key, err := s.genKey()
 	if err != nil {
 		return nil, err
 	}

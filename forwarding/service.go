@@ -8,6 +8,7 @@ package forwarding
 
 import (
 	"cmp"
+	"crypto/rsa"
 	"log/slog"
 	"sync"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/tributary/tributary/config"
+	"github.com/tributary/tributary/forwarding/signing"
 	"github.com/tributary/tributary/secrets"
 )
 
@@ -54,6 +56,7 @@ type Service struct {
 	now    func() time.Time
 	keys   *keyring
 	keyCfg config.Signing
+	genKey func() (*rsa.PrivateKey, error) // signing.GenerateKey; tests block it
 	direct *Dispatcher // for test sends made on behalf of the API
 	wakeMu sync.Mutex
 	wakes  []chan struct{}
@@ -80,6 +83,7 @@ func New(c Config) *Service {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.genKey = signing.GenerateKey
 	s.keys = newKeyring(s)
 	s.direct = s.NewDispatcher(nil)
 	return s
