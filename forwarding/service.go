@@ -57,7 +57,7 @@ type Service struct {
 	keys   *keyring
 	keyCfg config.Signing
 	genKey func() (*rsa.PrivateKey, error) // signing.GenerateKey; tests block it
-	direct *Dispatcher // for test sends made on behalf of the API
+	direct *Dispatcher                     // for test sends made on behalf of the API
 	wakeMu sync.Mutex
 	wakes  []chan struct{}
 }
