@@ -128,12 +128,15 @@ type DeletionLister interface {
 	ListDeleted(ctx context.Context, c *Conn, object string, since, until time.Time) ([]Deletion, error)
 }
 
-// CoveredDeletionLister is a DeletionLister whose provider may vouch for
-// less than the window asked (Salesforce getDeleted's latestDateCovered):
-// deletions dated after covered may still appear later, so the next window
-// must start at covered rather than at until. A zero covered means until.
+// CoveredDeletionLister is a DeletionLister that may cover less than the
+// window asked: Salesforce getDeleted vouches only up to latestDateCovered;
+// HubSpot skips its archived listing when live counts show no deletion.
+// Deletions dated after covered may still appear, so the next window must
+// start at covered rather than at until (a zero covered means until).
+// changeCursor is the object's last stored Page.Cursor, which a lister may
+// have used to record what it needs (HubSpot: the live count).
 type CoveredDeletionLister interface {
-	ListDeletedCovered(ctx context.Context, c *Conn, object string, since, until time.Time) (dels []Deletion, covered time.Time, err error)
+	ListDeletedCovered(ctx context.Context, c *Conn, object string, since, until time.Time, changeCursor string) (dels []Deletion, covered time.Time, err error)
 }
 
 // InboundRequest is a native webhook request exactly as received.

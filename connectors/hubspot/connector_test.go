@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -198,8 +199,10 @@ func TestSearchPagingCursorAndLookback(t *testing.T) {
 	// Each page's cursor is the last modification it covered, never beyond.
 	for i, cur := range cursors {
 		last := recs[min(2*i+1, len(recs)-1)]
-		require.Equal(t, last.RemoteUpdatedAt.Format(time.RFC3339Nano), cur)
+		at, _, _ := strings.Cut(cur, ";")
+		require.Equal(t, last.RemoteUpdatedAt.Format(time.RFC3339Nano), at)
 	}
+	require.True(t, strings.HasSuffix(cursors[2], ";live=5;at="+b.fake.Now().Format(time.RFC3339Nano)), "the last page records the live count: %s", cursors[2])
 	// The lookback re-reads rows modified shortly before the cursor.
 	recs, _, err = listAll(t, b, c, connectors.ListRequest{Object: models.ObjectContacts, Cursor: cursors[len(cursors)-1]})
 	require.NoError(t, err)
@@ -256,7 +259,8 @@ func TestFullScanCursor(t *testing.T) {
 	recs, cursors, err := listAll(t, b, c, connectors.ListRequest{Object: models.ObjectTasks, FullScan: true, PageSize: 2, Cursor: ""})
 	require.NoError(t, err)
 	require.Len(t, recs, 3)
-	require.Equal(t, []string{"", b.fake.Now().Format(time.RFC3339Nano)}, cursors, "only the last page advances, to the scan start")
+	now := b.fake.Now().Format(time.RFC3339Nano)
+	require.Equal(t, []string{"", now + ";live=3;at=" + now}, cursors, "only the last page advances, to the scan start (with the live count)")
 }
 
 func TestDeletionWindows(t *testing.T) {

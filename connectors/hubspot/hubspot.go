@@ -55,6 +55,9 @@ const (
 	// archiveRetention is how long HubSpot keeps archived (deleted) CRM
 	// records restorable and listable with archived=true.
 	archiveRetention = 90 * 24 * time.Hour
+	// archiveEvery is how old the deletion window may grow before the
+	// archived listing is read even though the live counts show no deletion.
+	archiveEvery = 24 * time.Hour
 	// signatureWindow is how far a webhook's X-HubSpot-Request-Timestamp may
 	// be from now.
 	signatureWindow = 5 * time.Minute
@@ -85,6 +88,9 @@ type crmObject struct {
 	// modified is the last-modified property searched on: contacts use
 	// lastmodifieddate, every other object hs_lastmodifieddate.
 	modified string
+	// created is the creation property (createdate, or hs_createdate for
+	// engagements), used to count records created since a time.
+	created string
 	// properties are requested on every read.
 	properties []string
 	// associations are the object types whose associated ids fill unified
@@ -96,19 +102,19 @@ type crmObject struct {
 var crmObjects = []crmObject{
 	{
 		unified: models.ObjectContacts, path: "contacts", typeID: "0-1", webhookPrefix: "contact",
-		modified: "lastmodifieddate",
+		modified: "lastmodifieddate", created: "createdate",
 		properties: []string{"firstname", "lastname", "email", "phone", "jobtitle", "associatedcompanyid",
 			"hubspot_owner_id", "address", "city", "state", "zip", "country", "createdate", "lastmodifieddate"},
 	},
 	{
 		unified: models.ObjectAccounts, path: "companies", typeID: "0-2", webhookPrefix: "company",
-		modified: "hs_lastmodifieddate",
+		modified: "hs_lastmodifieddate", created: "createdate",
 		properties: []string{"name", "domain", "website", "industry", "phone", "numberofemployees", "description",
 			"hubspot_owner_id", "address", "city", "state", "zip", "country", "createdate", "hs_lastmodifieddate"},
 	},
 	{
 		unified: models.ObjectOpportunities, path: "deals", typeID: "0-3", webhookPrefix: "deal",
-		modified: "hs_lastmodifieddate",
+		modified: "hs_lastmodifieddate", created: "createdate",
 		properties: []string{"dealname", "amount", "deal_currency_code", "dealstage", "pipeline",
 			"hs_deal_stage_probability", "closedate", "hs_is_closed", "hs_is_closed_won", "hubspot_owner_id",
 			"createdate", "hs_lastmodifieddate"},
@@ -116,13 +122,13 @@ var crmObjects = []crmObject{
 	},
 	{
 		unified: models.ObjectNotes, path: "notes", typeID: "0-46",
-		modified:     "hs_lastmodifieddate",
+		modified: "hs_lastmodifieddate", created: "hs_createdate",
 		properties:   []string{"hs_note_body", "hs_timestamp", "hubspot_owner_id", "hs_createdate", "hs_lastmodifieddate"},
 		associations: []string{"contacts", "companies", "deals"},
 	},
 	{
 		unified: models.ObjectTasks, path: "tasks", typeID: "0-27",
-		modified: "hs_lastmodifieddate",
+		modified: "hs_lastmodifieddate", created: "hs_createdate",
 		properties: []string{"hs_task_subject", "hs_task_body", "hs_task_status", "hs_task_priority", "hs_timestamp",
 			"hubspot_owner_id", "hs_createdate", "hs_lastmodifieddate"},
 		associations: []string{"contacts", "companies", "deals"},
@@ -205,14 +211,15 @@ func New(cfg connectors.AppConfig, opts ...Option) *Connector {
 }
 
 var (
-	_ connectors.Connector       = (*Connector)(nil)
-	_ connectors.Normalizer      = (*Connector)(nil)
-	_ connectors.ChangeLister    = (*Connector)(nil)
-	_ connectors.DeletionLister  = (*Connector)(nil)
-	_ connectors.WebhookReceiver = (*Connector)(nil)
-	_ connectors.Fetcher         = (*Connector)(nil)
-	_ connectors.Subscriber      = (*Connector)(nil)
-	_ connectors.OAuthApp        = (*Connector)(nil)
+	_ connectors.Connector             = (*Connector)(nil)
+	_ connectors.Normalizer            = (*Connector)(nil)
+	_ connectors.ChangeLister          = (*Connector)(nil)
+	_ connectors.DeletionLister        = (*Connector)(nil)
+	_ connectors.CoveredDeletionLister = (*Connector)(nil)
+	_ connectors.WebhookReceiver       = (*Connector)(nil)
+	_ connectors.Fetcher               = (*Connector)(nil)
+	_ connectors.Subscriber            = (*Connector)(nil)
+	_ connectors.OAuthApp              = (*Connector)(nil)
 )
 
 // Objects lists the unified objects the connector captures.

@@ -20,6 +20,7 @@ import (
 func formatCursor(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
 func parseCursor(s string) (time.Time, error) {
+	s, _ = splitCursor(s)
 	if s == "" {
 		return time.Time{}, nil
 	}
@@ -164,13 +165,20 @@ func (c *Connector) searchChanges(ctx context.Context, conn *connectors.Conn, sp
 			// Ascending order: every row modified before the latest one seen
 			// is covered; rows at that instant are re-read by the lookback.
 			page.Cursor = formatCursor(time.UnixMilli(lastMod))
-			if err := fn(page); err != nil {
-				return err
-			}
 		}
 		next := resp.next()
 		if next == "" {
-			return nil
+			// The listing is complete: record the live count the next
+			// deletion check compares with (see deletions.go).
+			if err := c.stampLiveCount(ctx, conn, spec, &page); err != nil {
+				return err
+			}
+			return fn(page)
+		}
+		if len(page.Records) > 0 {
+			if err := fn(page); err != nil {
+				return err
+			}
 		}
 		after = next
 		consumed += len(resp.Results)
@@ -211,6 +219,9 @@ func (c *Connector) scanObjects(ctx context.Context, conn *connectors.Conn, spec
 		next := resp.next()
 		if next == "" {
 			page.Cursor = laterCursor(req.Cursor, start)
+			if err := c.stampLiveCount(ctx, conn, spec, &page); err != nil {
+				return err
+			}
 		}
 		if err := fn(page); err != nil {
 			return err
@@ -220,6 +231,17 @@ func (c *Connector) scanObjects(ctx context.Context, conn *connectors.Conn, spec
 		}
 		after = next
 	}
+}
+
+// stampLiveCount appends the object's live count to the last page's cursor.
+func (c *Connector) stampLiveCount(ctx context.Context, conn *connectors.Conn, spec crmObject, page *connectors.Page) error {
+	at := c.now()
+	n, err := c.countLive(ctx, conn, spec, time.Time{})
+	if err != nil {
+		return err
+	}
+	page.Cursor = withCount(page.Cursor, liveCount{n: n, at: at})
+	return nil
 }
 
 // laterCursor returns the later of cursor and t.
@@ -348,13 +370,39 @@ func (c *Connector) pageOwners(ctx context.Context, conn *connectors.Conn, archi
 	}
 }
 
-// ListDeleted reports records archived between since and until. CRM objects
+// ListDeleted reports records archived between since and until (always
+// reading the archived listing).
+func (c *Connector) ListDeleted(ctx context.Context, conn *connectors.Conn, object string, since, until time.Time) ([]connectors.Deletion, error) {
+	dels, _, err := c.ListDeletedCovered(ctx, conn, object, since, until, "")
+	return dels, err
+}
+
+// ListDeletedCovered reports records archived between since and until. For
+// CRM objects it first compares live counts with the one changeCursor
+// recorded (deletions.go): when they show no deletion and the window is
+// younger than archiveEvery, it reads nothing and answers covered = since,
+// so the window keeps its start until a read.
+func (c *Connector) ListDeletedCovered(ctx context.Context, conn *connectors.Conn, object string, since, until time.Time, changeCursor string) ([]connectors.Deletion, time.Time, error) {
+	if spec, ok := crmObjectFor(object); ok && until.Sub(since) < archiveEvery && !since.Before(c.now().Add(-archiveRetention)) {
+		possible, err := c.deletionsPossible(ctx, conn, spec, changeCursor)
+		if err != nil {
+			return nil, time.Time{}, fmt.Errorf("hubspot deleted %s: %w", object, err)
+		}
+		if !possible {
+			return nil, since, nil
+		}
+	}
+	dels, err := c.listArchived(ctx, conn, object, since, until)
+	return dels, until, err
+}
+
+// listArchived reports records archived between since and until. CRM objects
 // come from GET /crm/v3/objects/{type}?archived=true (archivedAt), which
 // HubSpot keeps for 90 days; owners from /crm/v3/owners/?archived=true
 // (updatedAt is the archive time). Deal stages have no archived listing:
 // ListDeleted answers ErrWindowExpired so that sync runs the (cheap, complete)
 // full listing that stages always use.
-func (c *Connector) ListDeleted(ctx context.Context, conn *connectors.Conn, object string, since, until time.Time) ([]connectors.Deletion, error) {
+func (c *Connector) listArchived(ctx context.Context, conn *connectors.Conn, object string, since, until time.Time) ([]connectors.Deletion, error) {
 	in := func(t time.Time) bool { return !t.IsZero() && !t.Before(since) && !t.After(until) }
 	switch object {
 	case models.ObjectStages:

@@ -219,7 +219,7 @@ func decodeDeleted(body []byte) ([]connectors.Deletion, time.Time, error) {
 // getDeleted (OpportunityStage) all return connectors.ErrWindowExpired, so
 // sync runs a full scan instead.
 func (c *Connector) ListDeleted(ctx context.Context, conn *connectors.Conn, object string, since, until time.Time) ([]connectors.Deletion, error) {
-	dels, _, err := c.ListDeletedCovered(ctx, conn, object, since, until)
+	dels, _, err := c.ListDeletedCovered(ctx, conn, object, since, until, "")
 	return dels, err
 }
 
@@ -227,7 +227,7 @@ func (c *Connector) ListDeleted(ctx context.Context, conn *connectors.Conn, obje
 // latestDateCovered: Salesforce vouches for deletions only up to it (a
 // delete in a transaction still open is dated earlier but listed later), so
 // the next window starts there rather than at until.
-func (c *Connector) ListDeletedCovered(ctx context.Context, conn *connectors.Conn, object string, since, until time.Time) ([]connectors.Deletion, time.Time, error) {
+func (c *Connector) ListDeletedCovered(ctx context.Context, conn *connectors.Conn, object string, since, until time.Time, _ string) ([]connectors.Deletion, time.Time, error) {
 	spec, ok := specFor(object)
 	if !ok {
 		return nil, time.Time{}, fmt.Errorf("salesforce list deleted %q: %w", object, connectors.ErrUnsupportedObject)

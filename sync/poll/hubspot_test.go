@@ -4,7 +4,10 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"sort"
 	"strconv"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -86,4 +89,105 @@ func TestHubSpotConnector(t *testing.T) {
 		assert.ElementsMatch(t, []string{"crm/contacts:deleted", "crm/stages:deleted"}, topicsOf(dataEvents(b.pub.take())))
 		assert.Greater(t, b.conn(t).Generation, gen)
 	})
+}
+
+// archiveCounter counts requests to HubSpot's archived listings.
+type archiveCounter struct {
+	next http.RoundTripper
+	n    atomic.Int64
+}
+
+func (a *archiveCounter) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Method == http.MethodGet && r.URL.Query().Get("archived") == "true" && strings.HasPrefix(r.URL.Path, "/crm/v3/objects/") {
+		a.n.Add(1)
+	}
+	return a.next.RoundTrip(r)
+}
+
+type countingHsOpener struct {
+	hsOpener
+	counter *archiveCounter
+}
+
+func (o *countingHsOpener) Open(ctx context.Context, c *models.Connection) (*connectors.Conn, error) {
+	cc, err := o.hsOpener.Open(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	o.counter.next = cc.HTTP.Transport
+	cc.HTTP = &http.Client{Transport: o.counter}
+	return cc, nil
+}
+
+// TestHubSpotDeletionsIncremental: polls do not page HubSpot's 90-day
+// archive when the live counts show nothing was deleted (two limit-1
+// searches instead); a deletion — even beside a creation in the same
+// window — is found by reading the archive for that object only.
+func TestHubSpotDeletionsIncremental(t *testing.T) {
+	storagetest.Each(t, func(t *testing.T, db *gorm.DB) {
+		b := setup(t, db)
+		f := hsfake.New(hsfake.WithClock(b.clk.Now))
+		srv := httptest.NewServer(f)
+		t.Cleanup(srv.Close)
+		portal := f.CreatePortal()
+		b.runner.Apps = fakeApps{hubspot.New(connectors.AppConfig{ClientID: f.ClientID(), ClientSecret: f.ClientSecret(), BaseURL: srv.URL},
+			hubspot.WithClock(b.clk.Now))}
+		counter := &archiveCounter{}
+		b.runner.Opener = &countingHsOpener{hsOpener: hsOpener{fake: f, portal: portal}, counter: counter}
+		require.NoError(t, db.Model(&models.Connection{}).Where("id = ?", b.connID).Updates(map[string]any{
+			"app": "hubspot", "external_id": strconv.FormatInt(portal, 10)}).Error)
+		var ids []string
+		for _, email := range []string{"a@x.test", "b@x.test", "c@x.test"} {
+			id, err := f.Create(portal, "contacts", map[string]string{"firstname": "Ada", "email": email})
+			require.NoError(t, err)
+			ids = append(ids, id)
+		}
+		// Records created within the lookback before a count are counted
+		// as new too (erring towards a read): let the clock move past it.
+		b.clk.Add(10 * time.Minute)
+		_, err := b.run(t)
+		require.NoError(t, err)
+		b.pub.take()
+
+		for range 3 {
+			b.clk.Add(time.Hour)
+			counter.n.Store(0)
+			res, err := b.run(t)
+			require.NoError(t, err, "%+v", res)
+			require.Empty(t, dataEvents(b.pub.take()))
+			require.Zero(t, counter.n.Load(), "no deletion: the archive is not read")
+		}
+
+		// One contact archived and one created in the same window.
+		b.clk.Add(time.Hour)
+		require.NoError(t, f.Delete(portal, "contacts", ids[1]))
+		_, err = f.Create(portal, "contacts", map[string]string{"firstname": "Bo", "email": "d@x.test"})
+		require.NoError(t, err)
+		b.clk.Add(10 * time.Minute)
+		counter.n.Store(0)
+		res, err := b.run(t)
+		require.NoError(t, err, "%+v", res)
+		assert.Equal(t, []string{"crm/contacts:created", "crm/contacts:deleted"}, sortedTopics(dataEvents(b.pub.take())))
+		assert.Equal(t, int64(1), counter.n.Load(), "only the contacts archive is read, once")
+
+		b.clk.Add(time.Hour)
+		counter.n.Store(0)
+		_, err = b.run(t)
+		require.NoError(t, err)
+		require.Empty(t, dataEvents(b.pub.take()))
+		require.Zero(t, counter.n.Load())
+
+		// A day without reads: the archive is read once as a safety net.
+		b.clk.Add(25 * time.Hour)
+		counter.n.Store(0)
+		_, err = b.run(t)
+		require.NoError(t, err)
+		assert.Positive(t, counter.n.Load())
+	})
+}
+
+func sortedTopics(envs []*models.Envelope) []string {
+	out := topicsOf(envs)
+	sort.Strings(out)
+	return out
 }

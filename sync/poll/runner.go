@@ -309,7 +309,7 @@ func (r *Runner) pollObject(ctx context.Context, st *run, lister connectors.Chan
 			// The provider vouches for deletions up to covered only: the
 			// next window starts there (Salesforce latestDateCovered).
 			var covered time.Time
-			dels, covered, err = cl.ListDeletedCovered(ctx, cc, object, since, passStart)
+			dels, covered, err = cl.ListDeletedCovered(ctx, cc, object, since, passStart, cursors[object])
 			if err == nil && !covered.IsZero() && covered.Before(deletedUntil) {
 				deletedUntil = covered
 			}
