@@ -44,6 +44,9 @@ type Config struct {
 	// MasterKey encrypts secrets at rest: 32 bytes, base64 or hex. Required on
 	// PostgreSQL; generated into data_dir for the embedded default.
 	MasterKey string `key:"master_key" help:"32-byte key (base64/hex) encrypting secrets at rest" secret:"true"`
+	// ExtraMasterKeys are further master keys accepted for opening secrets,
+	// never for sealing: the other key of a rotation in progress.
+	ExtraMasterKeys []string `key:"extra_master_keys" help:"other master keys accepted for decryption during a key rotation (comma-separated)" secret:"true"`
 	// AllowPrivateAddresses lets subscriptions reach loopback/private
 	// addresses. Default: true on embedded SQLite, false on PostgreSQL.
 	AllowPrivateAddresses *bool `key:"allow_private_addresses" help:"allow delivery to private/loopback addresses"`
@@ -315,6 +318,28 @@ func (c *Config) LoadMasterKey() ([]byte, error) {
 	return k, nil
 }
 
+// MasterBox returns the Box of the master key, which also opens values sealed
+// under ExtraMasterKeys.
+func (c *Config) MasterBox() (*secrets.Box, []byte, error) {
+	key, err := c.LoadMasterKey()
+	if err != nil {
+		return nil, nil, err
+	}
+	var extra [][]byte
+	for i, s := range c.ExtraMasterKeys {
+		k, err := secrets.ParseKey(s)
+		if err != nil {
+			return nil, nil, fmt.Errorf("extra_master_keys[%d]: %w", i, err)
+		}
+		extra = append(extra, k)
+	}
+	box, err := secrets.NewRing(key, extra...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("master_key: %w", err)
+	}
+	return box, key, nil
+}
+
 // Validate checks every value and names the key of the first bad one.
 func (c *Config) Validate() error {
 	var errs []error
@@ -339,6 +364,11 @@ func (c *Config) Validate() error {
 	if c.MasterKey != "" {
 		if _, err := secrets.ParseKey(c.MasterKey); err != nil {
 			bad("master_key", "%v", err)
+		}
+	}
+	for i, k := range c.ExtraMasterKeys {
+		if _, err := secrets.ParseKey(k); err != nil {
+			bad("extra_master_keys", "entry %d: %v", i, err)
 		}
 	}
 	if len(c.Roles) == 0 {

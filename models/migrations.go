@@ -48,5 +48,6 @@ func Tables() []any {
 	all = append(all, accountTables()...)
 	all = append(all, forwardingTables()...)
 	all = append(all, syncTables()...)
+	all = append(all, secretTables()...)
 	return all
 }

@@ -1,6 +1,8 @@
 package secrets_test
 
 import (
+	"crypto/aes"
+	"crypto/cipher"
 	"encoding/hex"
 	"os"
 	"path/filepath"
@@ -66,4 +68,60 @@ func TestKeyFile(t *testing.T) {
 	require.NoError(t, os.Chmod(path, 0o644))
 	_, err = secrets.LoadOrCreateKeyFile(path)
 	require.ErrorContains(t, err, "readable by others")
+}
+
+func TestRingAcceptsOldAndNewKeys(t *testing.T) {
+	oldKey, _ := secrets.ParseKey(secrets.GenerateKey())
+	newKey, _ := secrets.ParseKey(secrets.GenerateKey())
+	oldBox, err := secrets.New(oldKey)
+	require.NoError(t, err)
+	ring, err := secrets.NewRing(newKey, oldKey)
+	require.NoError(t, err)
+	require.Equal(t, secrets.KeyID(newKey), ring.PrimaryID())
+	require.Equal(t, []string{secrets.KeyID(newKey), secrets.KeyID(oldKey)}, ring.IDs())
+	require.Len(t, ring.PrimaryID(), 16)
+	require.NotEqual(t, secrets.KeyID(oldKey), secrets.KeyID(newKey))
+
+	underOld := oldBox.SealString("token", "con_1")
+	id, ok := secrets.SealedKeyID(underOld)
+	require.True(t, ok)
+	require.Equal(t, oldBox.PrimaryID(), id)
+	got, err := ring.OpenString(underOld, "con_1")
+	require.NoError(t, err, "the ring opens values of the old key")
+	require.Equal(t, "token", got)
+
+	underNew := ring.SealString("token", "con_1")
+	id, _ = secrets.SealedKeyID(underNew)
+	require.Equal(t, ring.PrimaryID(), id, "the ring seals with its primary")
+	_, err = oldBox.OpenString(underNew, "con_1")
+	require.ErrorIs(t, err, secrets.ErrUnknownKey)
+	require.ErrorContains(t, err, id)
+}
+
+// TestFirstFormatStillOpens: values sealed by releases before key ids
+// (1 || nonce || ciphertext) open under any key of the ring.
+func TestFirstFormatStillOpens(t *testing.T) {
+	raw := make([]byte, 32)
+	raw[0] = 7
+	block, _ := aes.NewCipher(raw)
+	aead, _ := cipher.NewGCM(block)
+	nonce := make([]byte, aead.NonceSize())
+	v1 := aead.Seal(append([]byte{1}, nonce...), nonce, []byte("secret"), []byte("sub_1"))
+
+	other, _ := secrets.ParseKey(secrets.GenerateKey())
+	ring, err := secrets.NewRing(other, raw)
+	require.NoError(t, err)
+	got, err := ring.OpenString(v1, "sub_1")
+	require.NoError(t, err)
+	require.Equal(t, "secret", got)
+	_, ok := secrets.SealedKeyID(v1)
+	require.False(t, ok)
+
+	alone, _ := secrets.New(other)
+	_, err = alone.OpenString(v1, "sub_1")
+	require.Error(t, err)
+	_, err = ring.OpenString([]byte{9, 1, 2}, "sub_1")
+	require.Error(t, err)
+	_, err = ring.OpenString(nil, "sub_1")
+	require.Error(t, err)
 }

@@ -177,6 +177,11 @@ func TestUpgradeFromAutoMigrateRelease(t *testing.T) {
 				}
 			}
 			for _, m := range models.Tables() {
+				stmt := &gorm.Statement{DB: db}
+				require.NoError(t, stmt.Parse(m))
+				if before[stmt.Schema.Table] == nil {
+					continue
+				}
 				var n int64
 				require.NoError(t, db.Model(m).Count(&n).Error)
 				require.EqualValues(t, 1, n, "%T", m)
@@ -309,6 +314,9 @@ func dumpRows(t *testing.T, db *gorm.DB) map[string][]map[string]any {
 	for _, m := range models.Tables() {
 		stmt := &gorm.Statement{DB: db}
 		require.NoError(t, stmt.Parse(m))
+		if !db.Migrator().HasTable(stmt.Schema.Table) {
+			continue // added after the AutoMigrate release
+		}
 		var rows []map[string]any
 		require.NoError(t, db.Table(stmt.Schema.Table).Order(strings.Join(stmt.Schema.PrimaryFieldDBNames, ", ")).Find(&rows).Error)
 		out[stmt.Schema.Table] = rows

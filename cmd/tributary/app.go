@@ -6,12 +6,15 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 	"gorm.io/gorm"
 
 	"github.com/tributary/tributary/config"
+	"github.com/tributary/tributary/secrets"
+	"github.com/tributary/tributary/secrets/masterkeys"
 	"github.com/tributary/tributary/storage"
 )
 
@@ -40,11 +43,20 @@ func newLogger(c *config.Config, w io.Writer) *slog.Logger {
 // openDB opens the configured database and, when migrate is set, applies
 // pending migrations.
 func openDB(ctx context.Context, c *config.Config, log *slog.Logger, migrate bool) (*gorm.DB, error) {
-	return openPool(ctx, c, log, migrate, storage.Options{})
+	return openPool(ctx, c, log, migrate, storage.Options{}, nil)
 }
 
-// openPool is openDB with pool options (size, name) for PostgreSQL.
-func openPool(ctx context.Context, c *config.Config, log *slog.Logger, migrate bool, pool storage.Options) (*gorm.DB, error) {
+// openDBWithKey is openDB for a process that holds secrets: before anything
+// is written (migrations included) it checks box's master key against the
+// database, and after migrating it records the key on first start. A wrong
+// key is an error naming master_key.
+func openDBWithKey(ctx context.Context, c *config.Config, log *slog.Logger, migrate bool, box *secrets.Box) (*gorm.DB, error) {
+	return openPool(ctx, c, log, migrate, storage.Options{}, box)
+}
+
+// openPool is openDBWithKey with pool options (size, name) for PostgreSQL;
+// box may be nil (no master key check).
+func openPool(ctx context.Context, c *config.Config, log *slog.Logger, migrate bool, pool storage.Options, box *secrets.Box) (*gorm.DB, error) {
 	db, err := storage.Open(ctx, storage.Options{URL: c.DatabaseURL, DataDir: c.DataDir, Logger: log,
 		MaxOpenConns: pool.MaxOpenConns, Name: pool.Name})
 	if err != nil {
@@ -52,6 +64,12 @@ func openPool(ctx context.Context, c *config.Config, log *slog.Logger, migrate b
 			return nil, fmt.Errorf("database_url: %w", err)
 		}
 		return nil, fmt.Errorf("data_dir: %w", err)
+	}
+	if box != nil {
+		if err := masterkeys.Check(ctx, db, box); err != nil {
+			storage.Close(db)
+			return nil, fmt.Errorf("master_key: %w", err)
+		}
 	}
 	if migrate {
 		applied, err := storage.Migrate(ctx, db)
@@ -71,6 +89,12 @@ func openPool(ctx context.Context, c *config.Config, log *slog.Logger, migrate b
 		if len(pending) > 0 {
 			storage.Close(db)
 			return nil, fmt.Errorf("migrate: %d migrations pending (%v); run `tributary migrate` or start with --migrate=true", len(pending), pending)
+		}
+	}
+	if box != nil {
+		if err := masterkeys.Register(ctx, db, box, time.Now()); err != nil {
+			storage.Close(db)
+			return nil, fmt.Errorf("master_key: %w", err)
 		}
 	}
 	return db, nil

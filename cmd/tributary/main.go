@@ -29,6 +29,6 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServe(), newMigrate(), newAccounts(), newAPIKeys(), newAdminKeys(), newWebhooks(), newListen(), newReceive(), newSandbox())
+	root.AddCommand(newServe(), newMigrate(), newMasterKey(), newAccounts(), newAPIKeys(), newAdminKeys(), newWebhooks(), newListen(), newReceive(), newSandbox())
 	return root
 }

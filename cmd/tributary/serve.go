@@ -73,9 +73,9 @@ type rolePools struct{ api, capture, dispatcher *gorm.DB }
 // (see config.Pools), so that a burst of API or capture work cannot take the
 // dispatcher's connections; migrations run on the API pool. On the embedded
 // SQLite every role shares the one small pool (one writer anyway).
-func openPools(ctx context.Context, c *config.Config, log *slog.Logger) (rolePools, func(), error) {
+func openPools(ctx context.Context, c *config.Config, log *slog.Logger, box *secrets.Box) (rolePools, func(), error) {
 	size := c.Pools(runtime.GOMAXPROCS(0))
-	api, err := openPool(ctx, c, log, c.Migrate, storage.Options{MaxOpenConns: size.API, Name: "tributary-api"})
+	api, err := openPool(ctx, c, log, c.Migrate, storage.Options{MaxOpenConns: size.API, Name: "tributary-api"}, box)
 	if err != nil {
 		return rolePools{}, nil, err
 	}
@@ -115,15 +115,11 @@ func serve(ctx context.Context, c *config.Config, ready func(addr string)) error
 		return fmt.Errorf("listen_addr: cannot listen on %s: %w", c.ListenAddr, err)
 	}
 	defer ln.Close()
-	key, err := c.LoadMasterKey()
+	box, key, err := c.MasterBox()
 	if err != nil {
 		return err
 	}
-	box, err := secrets.New(key)
-	if err != nil {
-		return fmt.Errorf("master_key: %w", err)
-	}
-	pools, closePools, err := openPools(ctx, c, log)
+	pools, closePools, err := openPools(ctx, c, log, box)
 	if err != nil {
 		return err
 	}

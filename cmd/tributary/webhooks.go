@@ -9,7 +9,6 @@ import (
 	"github.com/tributary/tributary/config"
 	"github.com/tributary/tributary/forwarding"
 	"github.com/tributary/tributary/models"
-	"github.com/tributary/tributary/secrets"
 	"github.com/tributary/tributary/storage"
 )
 
@@ -28,15 +27,11 @@ func newWebhooks() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			key, err := c.LoadMasterKey()
+			box, _, err := c.MasterBox()
 			if err != nil {
 				return err
 			}
-			box, err := secrets.New(key)
-			if err != nil {
-				return fmt.Errorf("master_key: %w", err)
-			}
-			db, err := openDB(cmd.Context(), c, newLogger(c, os.Stderr), c.Migrate)
+			db, err := openDBWithKey(cmd.Context(), c, newLogger(c, os.Stderr), c.Migrate, box)
 			if err != nil {
 				return err
 			}
