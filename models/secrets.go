@@ -24,20 +24,25 @@ type MasterKey struct {
 }
 
 // SealedColumn is a column holding values sealed with the master key; the
-// additional data of each value is its row's id column.
+// additional data of each value is its row's id column followed by AADSuffix.
 type SealedColumn struct {
 	Table, Column string
+	AADSuffix     string
 }
+
+// AAD is the additional data a value of the column in row id is sealed with.
+func (c SealedColumn) AAD(id string) []byte { return []byte(id + c.AADSuffix) }
 
 // SealedColumns lists every column sealed with the master key, so a key
 // rotation re-encrypts them all. Add yours here (a test fails when a model
 // field named ...Enc is missing).
 func SealedColumns() []SealedColumn {
 	return []SealedColumn{
-		{"connections", "credentials_enc"},
-		{"connect_sessions", "verifier_enc"},
-		{"subscriptions", "secret_enc"},
-		{"signing_keys", "private_key_enc"},
+		{"connections", "credentials_enc", ""},
+		{"connect_sessions", "verifier_enc", ""},
+		{"subscriptions", "secret_enc", ""},
+		{"subscriptions", "prev_secret_enc", "/previous"},
+		{"signing_keys", "private_key_enc", ""},
 	}
 }
 

@@ -111,7 +111,7 @@ func checkSample(db *gorm.DB, box *secrets.Box) error {
 				continue
 			}
 			found++
-			if _, err := box.Open(r.Value, []byte(r.ID)); err == nil {
+			if _, err := box.Open(r.Value, c.AAD(r.ID)); err == nil {
 				return nil
 			} else {
 				lastErr = err
@@ -298,7 +298,7 @@ func rewriteAll(ctx context.Context, db *gorm.DB, ring *secrets.Box, batch int) 
 					if id, ok := secrets.SealedKeyID(r.Value); (ok && id == ring.PrimaryID()) || len(r.Value) == 0 {
 						continue
 					}
-					pt, err := ring.Open(r.Value, []byte(r.ID))
+					pt, err := ring.Open(r.Value, c.AAD(r.ID))
 					if err != nil {
 						failed = append(failed, c.Table+"."+c.Column+" "+r.ID)
 						continue
@@ -306,7 +306,7 @@ func rewriteAll(ctx context.Context, db *gorm.DB, ring *secrets.Box, batch int) 
 					// Compare-and-swap: a row changed since it was read (a
 					// token refresh) is left to the next pass.
 					res := tx.Exec(fmt.Sprintf("UPDATE %s SET %s = ? WHERE id = ? AND %s = ?", c.Table, c.Column, c.Column),
-						ring.Seal(pt, []byte(r.ID)), r.ID, r.Value)
+						ring.Seal(pt, c.AAD(r.ID)), r.ID, r.Value)
 					if res.Error != nil {
 						return fmt.Errorf("rewrite %s.%s %s: %w", c.Table, c.Column, r.ID, res.Error)
 					}

@@ -113,6 +113,7 @@ func seed(t *testing.T, db *gorm.DB, b *secrets.Box, n int) map[string]string {
 		pt := func(col string) string { return "secret-" + col + "-" + id }
 		sub := subscription("sub_" + id)
 		sub.SecretEnc = b.SealString(pt("s"), sub.ID)
+		sub.PrevSecretEnc = b.SealString(pt("p"), sub.ID+"/previous")
 		con := &models.Connection{ID: "con_" + id, AccountID: "acc_1", App: "hubspot", UserID: "u", Status: "active", NextSyncAt: t0,
 			CredentialsEnc: b.SealString(pt("c"), "con_"+id), CreatedAt: t0, UpdatedAt: t0}
 		cs := &models.ConnectSession{ID: "cs_" + id, AccountID: "acc_1", App: "hubspot", UserID: "u", RedirectURL: "https://x", State: "st" + id,
@@ -122,6 +123,7 @@ func seed(t *testing.T, db *gorm.DB, b *secrets.Box, n int) map[string]string {
 			require.NoError(t, db.Create(r).Error)
 		}
 		want["subscriptions.secret_enc "+sub.ID] = pt("s")
+		want["subscriptions.prev_secret_enc "+sub.ID] = pt("p")
 		want["connections.credentials_enc "+con.ID] = pt("c")
 		want["connect_sessions.verifier_enc "+cs.ID] = pt("v")
 		want["signing_keys.private_key_enc "+sk.ID] = pt("k")
@@ -149,9 +151,9 @@ func assertAllUnder(t *testing.T, db *gorm.DB, k []byte, want map[string]string)
 			id, ok := secrets.SealedKeyID(r.Value)
 			require.True(t, ok, "%s.%s %s: %x", c.Table, c.Column, r.ID, r.Value)
 			require.Equal(t, secrets.KeyID(k), id, "%s.%s %s", c.Table, c.Column, r.ID)
-			pt, err := only.OpenString(r.Value, r.ID)
+			pt, err := only.Open(r.Value, c.AAD(r.ID))
 			require.NoError(t, err)
-			require.Equal(t, want[c.Table+"."+c.Column+" "+r.ID], pt)
+			require.Equal(t, want[c.Table+"."+c.Column+" "+r.ID], string(pt))
 		}
 	}
 }
@@ -171,7 +173,7 @@ func TestRotateReencryptsEverySecretOnline(t *testing.T) {
 		// Step 2: rotate, configured like them, in batches smaller than a table.
 		rep, err := masterkeys.Rotate(ctx, db, replica, newK, masterkeys.Options{Batch: 3, Now: func() time.Time { return t0 }})
 		require.NoError(t, err)
-		require.Equal(t, 4*7, rep.Rewritten)
+		require.Equal(t, 5*7, rep.Rewritten)
 		require.Zero(t, rep.Remaining)
 		require.Empty(t, rep.Failed)
 		require.False(t, rep.Finished, "this process still seals with the old key")
