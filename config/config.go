@@ -193,8 +193,16 @@ type Dispatcher struct {
 	DefaultTimeout time.Duration `key:"default_timeout" help:"default delivery HTTP timeout"`
 	// MaxTimeout bounds a subscription's timeoutSeconds.
 	MaxTimeout time.Duration `key:"max_timeout" help:"largest allowed delivery timeout"`
-	// MaxPerEndpoint caps concurrent requests to one address.
-	MaxPerEndpoint int `key:"max_per_endpoint" help:"concurrent deliveries per endpoint"`
+	// MaxPerEndpoint caps concurrent requests to one endpoint origin
+	// (scheme, host, port) per process.
+	MaxPerEndpoint int `key:"max_per_endpoint" help:"concurrent deliveries per endpoint origin"`
+	// MaxPerAccount caps one account's concurrent deliveries per process, so
+	// a tenant with many slow endpoints leaves workers for the others
+	// (0 = three quarters of Workers).
+	MaxPerAccount int `key:"max_per_account" help:"concurrent deliveries per account (0 = 3/4 of workers)"`
+	// MaxWebhooksPerAccount caps how many subscriptions one account may
+	// have (0 = no cap).
+	MaxWebhooksPerAccount int `key:"max_webhooks_per_account" help:"webhook subscriptions an account may create (0 = no cap)"`
 	// CircuitThreshold consecutive failures open an endpoint's circuit.
 	CircuitThreshold int `key:"circuit_threshold" help:"consecutive failures that open an endpoint circuit"`
 	// CircuitCooldown is how long an open circuit waits before a probe.
@@ -269,7 +277,7 @@ func Default() Config {
 		Dispatcher: Dispatcher{Workers: 64, BatchSize: 200, Tick: 100 * time.Millisecond,
 			DefaultTimeout: 30 * time.Second, MaxTimeout: 60 * time.Second, MaxPerEndpoint: 32,
 			CircuitThreshold: 10, CircuitCooldown: 30 * time.Second, DisableAfter: 5 * 24 * time.Hour,
-			MaxResponseBytes: 4096},
+			MaxResponseBytes: 4096, MaxWebhooksPerAccount: 200},
 		Scheduler: Scheduler{Tick: 5 * time.Second, DefaultPollInterval: 12 * time.Hour,
 			MinPollInterval: 5 * time.Minute, MinAdminPollInterval: time.Minute, Jitter: 0.1, Concurrency: 4, FullScanEvery: 24 * time.Hour,
 			PageSize: 100, Lease: 5 * time.Minute, BaselineSkew: time.Minute},
@@ -420,6 +428,12 @@ func (c *Config) Validate() error {
 		if positive[k] <= 0 {
 			bad(k, "must be greater than zero")
 		}
+	}
+	if c.Dispatcher.MaxPerAccount < 0 {
+		bad("dispatcher.max_per_account", "must not be negative")
+	}
+	if c.Dispatcher.MaxWebhooksPerAccount < 0 {
+		bad("dispatcher.max_webhooks_per_account", "must not be negative")
 	}
 	if c.Scheduler.Jitter < 0 || c.Scheduler.Jitter > 1 {
 		bad("scheduler.jitter", "must be between 0 and 1")

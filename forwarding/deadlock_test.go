@@ -57,6 +57,7 @@ func TestTwoDispatchersRecordingFailuresNeverDeadlock(t *testing.T) {
 	tune := func(c *forwarding.Config) {
 		c.Dispatcher.CircuitThreshold = 1 << 20
 		c.Dispatcher.BatchSize = 60
+		c.Dispatcher.MaxPerEndpoint = 1 << 10 // one origin serves every endpoint here
 		c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	}
 	b1 := setup(t, db1, tune)

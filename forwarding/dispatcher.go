@@ -46,16 +46,18 @@ type Dispatcher struct {
 	m      *dispatchMetrics
 
 	mu        sync.Mutex
-	limiters  map[string]*rateEntry // subscription → its rate limit, per process
-	endpoints map[string]chan struct{}
-	circuits  map[string]time.Time // subscription → open until (this process's view)
+	limiters  map[string]*rateEntry    // subscription → its rate limit, per process
+	endpoints map[string]chan struct{} // origin → its concurrency slots
+	circuits  map[string]time.Time     // subscription → open until (this process's view)
+	busy      inflight                 // jobs claimed and not yet recorded, per account and subscription
 }
 
 // NewDispatcher builds a dispatcher; reg may be nil.
 func (s *Service) NewDispatcher(reg prometheus.Registerer) *Dispatcher {
 	return &Dispatcher{Grace: DefaultGrace, s: s, client: newHTTPClient(s.priv, s.cfg.MaxPerEndpoint),
 		slots: make(chan struct{}, s.cfg.Workers), signs: newSignCache(), m: newDispatchMetrics(reg),
-		endpoints: map[string]chan struct{}{}, circuits: map[string]time.Time{}, limiters: map[string]*rateEntry{}}
+		endpoints: map[string]chan struct{}{}, circuits: map[string]time.Time{}, limiters: map[string]*rateEntry{},
+		busy: newInflight()}
 }
 
 // job is one claimed delivery with what its attempt needs.
@@ -146,13 +148,28 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	lowWater := max(1, min(d.s.cfg.BatchSize, cap(d.slots))/2)
 	for {
 		free := cap(d.slots) - len(d.slots)
-		if free < lowWater {
+		if free == 0 {
 			select {
 			case <-ctx.Done():
 				return nil
 			case <-freed:
 			}
 			continue
+		}
+		if free < lowWater {
+			// Few workers free: wait for more, but not past a tick or a
+			// wake-up, so deliveries of other accounts still start while
+			// one account's slow requests hold the rest.
+			tick.Reset(d.s.cfg.Tick)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-freed:
+				continue
+			case <-wake:
+				retries = 2
+			case <-tick.C:
+			}
 		}
 		limit := min(free, d.s.cfg.BatchSize)
 		jobs, err := d.claim(ctx, limit, nil)
@@ -172,6 +189,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 				case results <- r:
 				case <-work.Done():
 				}
+				d.busy.done(j)
 				<-d.slots
 				select {
 				case freed <- struct{}{}:
@@ -182,6 +200,9 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		if len(jobs) == limit {
 			continue // more may be due
 		}
+		// Due work held back by an account, subscription or origin cap is
+		// claimed as soon as one of its jobs ends.
+		capped := d.busy.capped()
 		wait := d.s.cfg.Tick
 		if len(jobs) == 0 && retries > 0 {
 			// Just woken: the publisher's commit may trail its wake by a moment.
@@ -189,11 +210,16 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			retries--
 		}
 		tick.Reset(wait)
+		var freedIfCapped <-chan struct{}
+		if capped {
+			freedIfCapped = freed
+		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-wake:
 			retries = 2
+		case <-freedIfCapped:
 		case <-tick.C:
 		}
 	}
@@ -215,7 +241,7 @@ func (d *Dispatcher) runJobs(ctx context.Context, jobs []*job) error {
 	var wg sync.WaitGroup
 	for i, j := range jobs {
 		wg.Add(1)
-		go func() { defer wg.Done(); out[i] = d.attempt(ctx, j) }()
+		go func() { defer wg.Done(); out[i] = d.attempt(ctx, j); d.busy.done(j) }()
 	}
 	wg.Wait()
 	return d.flush(ctx, out)
@@ -223,6 +249,12 @@ func (d *Dispatcher) runJobs(ctx context.Context, jobs []*job) error {
 
 // claim leases up to limit due deliveries (or exactly ids, when given) by
 // pushing their next attempt past the lease and stamping a fencing token.
+//
+// Claims are fair: it reads a window of the oldest due deliveries (locked,
+// skipping rows other dispatchers hold), leaves out accounts and
+// subscriptions this process already has at their in-flight cap, and takes
+// from the rest round-robin across accounts, then across each account's
+// subscriptions, so one busy or slow tenant cannot fill every worker.
 func (d *Dispatcher) claim(ctx context.Context, limit int, ids []string) ([]*job, error) {
 	now := d.s.Now()
 	token := newToken()
@@ -232,28 +264,46 @@ func (d *Dispatcher) claim(ctx context.Context, limit int, ids []string) ([]*job
 	// transaction: if loading fails, no lease is left behind.
 	err := d.s.ddb.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		jobs = nil
-		q := tx.Model(&models.Delivery{}).Select("id")
+		q := tx.Model(&models.Delivery{}).Select("id", "account_id", "subscription_id")
+		excluded := false
 		if ids != nil {
 			q = q.Where("id IN ?", ids)
 		} else {
 			// Literal statuses: the planner can then match the partial index
 			// idx_deliveries_queued (migration 5) even with a generic plan.
-			q = q.Where("status IN ('pending', 'failed') AND next_attempt_at <= ?", now).
-				Order("next_attempt_at").Limit(limit)
+			q = q.Where("status IN ('pending', 'failed') AND next_attempt_at <= ?", now)
+			accounts, subs := d.busy.saturated(d.s.cfg.MaxPerAccount, claimPerEndpoint(d.s.cfg.MaxPerEndpoint))
+			excluded = len(accounts)+len(subs) > 0
+			if len(accounts) > 0 {
+				q = q.Where("account_id NOT IN ?", accounts)
+			}
+			if len(subs) > 0 {
+				q = q.Where("subscription_id NOT IN ?", subs)
+			}
+			q = q.Order("next_attempt_at").Limit(claimWindow(limit))
 		}
-		var picked []string
-		if err := storage.SkipLocked(q).Pluck("id", &picked).Error; err != nil {
+		var window []models.Delivery
+		if err := storage.SkipLocked(q).Find(&window).Error; err != nil {
 			return fmt.Errorf("pick due deliveries: %w", err)
+		}
+		picked := window
+		if ids == nil {
+			picked = d.busy.fairPick(window, limit, d.s.cfg.MaxPerAccount, claimPerEndpoint(d.s.cfg.MaxPerEndpoint))
+			d.busy.held.Store(excluded || len(picked) < min(limit, len(window)))
 		}
 		if len(picked) == 0 {
 			return nil
 		}
-		if err := tx.Model(&models.Delivery{}).Where("id IN ?", picked).
+		pickedIDs := make([]string, len(picked))
+		for i := range picked {
+			pickedIDs[i] = picked[i].ID
+		}
+		if err := tx.Model(&models.Delivery{}).Where("id IN ?", pickedIDs).
 			Updates(map[string]any{"next_attempt_at": lease, "lease_token": token}).Error; err != nil {
 			return fmt.Errorf("lease deliveries: %w", err)
 		}
 		var claimed []models.Delivery
-		if err := tx.Where("id IN ?", picked).Find(&claimed).Error; err != nil {
+		if err := tx.Where("id IN ?", pickedIDs).Find(&claimed).Error; err != nil {
 			return fmt.Errorf("load claimed deliveries: %w", err)
 		}
 		var err error
@@ -262,6 +312,9 @@ func (d *Dispatcher) claim(ctx context.Context, limit int, ids []string) ([]*job
 	})
 	if err != nil {
 		return nil, err
+	}
+	for _, j := range jobs {
+		d.busy.add(j)
 	}
 	return jobs, nil
 }
@@ -345,12 +398,14 @@ func (d *Dispatcher) attempt(ctx context.Context, j *job) *result {
 			return &result{job: j, kind: outRelease, at: now, releaseAt: now}
 		}
 	}
-	// Wait for an endpoint slot, but never past the point where the lease
-	// could expire under a full-length request.
-	wait := d.s.cfg.MaxTimeout + leaseMargin - time.Duration(j.sub.TimeoutSeconds)*time.Second - 5*time.Second
-	release, ok := d.endpointSlot(ctx, j.sub.Address, wait)
+	// An endpoint at its concurrency cap does not hold a worker for long:
+	// after maxSlotWait the job is put back, without counting an attempt.
+	release, ok := d.endpointSlot(ctx, j.sub.Address)
 	if !ok {
-		return &result{job: j, kind: outRelease, at: now, releaseAt: now}
+		d.m.saturated.Inc()
+		// Due again at once, behind what is already due; this process
+		// claims no more for the endpoint until one of its requests ends.
+		return &result{job: j, kind: outRelease, at: now, releaseAt: d.s.Now()}
 	}
 	defer release()
 

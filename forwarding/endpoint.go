@@ -5,6 +5,9 @@ package forwarding
 
 import (
 	"context"
+	"net"
+	"net/url"
+	"strings"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -12,13 +15,22 @@ import (
 	"github.com/tributary/tributary/models"
 )
 
-// endpointSlot takes one of the address's concurrency slots, waiting at most wait.
-func (d *Dispatcher) endpointSlot(ctx context.Context, addr string, wait time.Duration) (func(), bool) {
+// maxSlotWait bounds how long a claimed job waits for a slot of its
+// endpoint's origin before it is put back in the queue: long enough to ride
+// over the turnover of a fast endpoint, short enough that a saturated or
+// hanging one never holds workers.
+const maxSlotWait = time.Second
+
+// endpointSlot takes one of the concurrency slots of the address's origin
+// (scheme, host, port: a query string or path does not make a new endpoint),
+// waiting at most maxSlotWait; false when none came free.
+func (d *Dispatcher) endpointSlot(ctx context.Context, addr string) (func(), bool) {
+	key := originOf(addr)
 	d.mu.Lock()
-	sem, ok := d.endpoints[addr]
+	sem, ok := d.endpoints[key]
 	if !ok {
 		sem = make(chan struct{}, d.s.cfg.MaxPerEndpoint)
-		d.endpoints[addr] = sem
+		d.endpoints[key] = sem
 	}
 	d.mu.Unlock()
 	select {
@@ -26,7 +38,7 @@ func (d *Dispatcher) endpointSlot(ctx context.Context, addr string, wait time.Du
 		return func() { <-sem }, true
 	default:
 	}
-	t := time.NewTimer(max(wait, time.Second))
+	t := time.NewTimer(maxSlotWait)
 	defer t.Stop()
 	select {
 	case sem <- struct{}{}:
@@ -35,6 +47,24 @@ func (d *Dispatcher) endpointSlot(ctx context.Context, addr string, wait time.Du
 	case <-ctx.Done():
 	}
 	return nil, false
+}
+
+// originOf is the scheme://host:port of addr, lower-cased, with the scheme's
+// default port filled in; addr itself when it does not parse.
+func originOf(addr string) string {
+	u, err := url.Parse(addr)
+	if err != nil || u.Host == "" {
+		return addr
+	}
+	scheme := strings.ToLower(u.Scheme)
+	port := u.Port()
+	if port == "" {
+		port = "443"
+		if scheme == "http" {
+			port = "80"
+		}
+	}
+	return scheme + "://" + net.JoinHostPort(strings.ToLower(u.Hostname()), port)
 }
 
 func (d *Dispatcher) circuitOpen(subID string, now time.Time) (time.Time, bool) {

@@ -356,6 +356,7 @@ type dispatchMetrics struct {
 	outcomes   *prometheus.CounterVec
 	local      *prometheus.CounterVec
 	unrecorded prometheus.Counter
+	saturated  prometheus.Counter
 	latency    prometheus.Histogram
 }
 
@@ -370,9 +371,11 @@ func newDispatchMetrics(reg prometheus.Registerer) *dispatchMetrics {
 			[]string{"stage"}),
 		unrecorded: prometheus.NewCounter(prometheus.CounterOpts{Name: "tributary_delivery_results_unrecorded_total",
 			Help: "Attempt results dropped because the database could not be written; their leases expire and they are retried."}),
+		saturated: prometheus.NewCounter(prometheus.CounterOpts{Name: "tributary_delivery_endpoint_saturated_total",
+			Help: "Claimed deliveries put back for about a second because their endpoint origin was at dispatcher.max_per_endpoint."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.outcomes, m.latency, m.local, m.unrecorded)
+		reg.MustRegister(m.outcomes, m.latency, m.local, m.unrecorded, m.saturated)
 	}
 	return m
 }

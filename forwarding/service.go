@@ -74,6 +74,7 @@ func New(c Config) *Service {
 	c.Dispatcher.CircuitThreshold = cmp.Or(c.Dispatcher.CircuitThreshold, d.CircuitThreshold)
 	c.Dispatcher.CircuitCooldown = cmp.Or(c.Dispatcher.CircuitCooldown, d.CircuitCooldown)
 	c.Dispatcher.MaxResponseBytes = cmp.Or(c.Dispatcher.MaxResponseBytes, d.MaxResponseBytes)
+	c.Dispatcher.MaxPerAccount = cmp.Or(c.Dispatcher.MaxPerAccount, max(1, c.Dispatcher.Workers*3/4))
 	ks := config.Default().Signing
 	c.Keys.RotationLimit = cmp.Or(c.Keys.RotationLimit, ks.RotationLimit)
 	c.Keys.RotationWindow = cmp.Or(c.Keys.RotationWindow, ks.RotationWindow)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/tributary/tributary/forwarding/signing"
 	"github.com/tributary/tributary/models"
+	"github.com/tributary/tributary/storage"
 )
 
 // SubscriptionInput is the body of POST and PATCH /v1/webhooks. Nil fields
@@ -97,8 +98,29 @@ func (s *Service) CreateSubscription(ctx context.Context, accountID string, in S
 	if err := s.apply(row, in); err != nil {
 		return nil, err
 	}
-	if err := s.db.WithContext(ctx).Create(row).Error; err != nil {
-		return nil, fmt.Errorf("create subscription: %w", err)
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if limit := s.cfg.MaxWebhooksPerAccount; limit > 0 {
+			// Serialize the account's creations so concurrent requests
+			// cannot pass the cap together.
+			if err := storage.TxLock(tx, "webhooks:"+accountID); err != nil {
+				return fmt.Errorf("create subscription: %w", err)
+			}
+			var n int64
+			if err := tx.Model(&models.Subscription{}).Where("account_id = ?", accountID).Count(&n).Error; err != nil {
+				return fmt.Errorf("create subscription: count: %w", err)
+			}
+			if n >= int64(limit) {
+				return models.Errorf(models.ErrCodeConflict,
+					"this account already has %d webhooks, the most this deployment allows (dispatcher.max_webhooks_per_account); delete one first", n)
+			}
+		}
+		if err := tx.Create(row).Error; err != nil {
+			return fmt.Errorf("create subscription: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return s.view(row)
 }
