@@ -22,6 +22,13 @@ func (b *Bearer) Set(token string) {
 	b.mu.Unlock()
 }
 
+// Token returns the current token.
+func (b *Bearer) Token() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.token
+}
+
 // RoundTrip adds the current token and sends r with the default transport.
 func (b *Bearer) RoundTrip(r *http.Request) (*http.Response, error) {
 	b.mu.Lock()

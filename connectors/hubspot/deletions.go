@@ -75,13 +75,13 @@ func (c *Connector) countLive(ctx context.Context, conn *connectors.Conn, spec c
 	}
 	body := searchRequest{
 		FilterGroups: []searchFilterGroup{{Filters: []searchFilter{f}}},
-		Sorts:        []searchSort{},
+		Sorts:        []string{},
 		Properties:   []string{"hs_object_id"},
 		Limit:        1,
 		After:        "0",
 	}
 	var resp pagedResponse
-	if err := c.do(ctx, conn, "POST", "/crm/v3/objects/"+spec.path+"/search", nil, body, &resp); err != nil {
+	if err := c.do(ctx, conn, "POST", "/crm/v3/objects/"+spec.urlPath()+"/search", nil, body, &resp); err != nil {
 		return 0, fmt.Errorf("count %s: %w", spec.path, err)
 	}
 	if resp.Total == nil {

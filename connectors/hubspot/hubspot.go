@@ -150,6 +150,15 @@ var objectTypeIDs = map[string]string{
 // (legacy contact.*, company.*, deal.* subscriptions).
 var webhookObjects = []string{models.ObjectContacts, models.ObjectAccounts, models.ObjectOpportunities}
 
+// urlPath is the object type in /crm/v3/objects URLs, as HubSpot's
+// published spec names it: deals by objectTypeId (0-3), the others by name.
+func (o crmObject) urlPath() string {
+	if o.path == "deals" {
+		return o.typeID
+	}
+	return o.path
+}
+
 func crmObjectFor(unified string) (crmObject, bool) {
 	for _, o := range crmObjects {
 		if o.unified == unified {

@@ -42,16 +42,13 @@ type searchFilterGroup struct {
 	Filters []searchFilter `json:"filters"`
 }
 
-type searchSort struct {
-	PropertyName string `json:"propertyName"`
-	Direction    string `json:"direction"`
-}
-
 type searchRequest struct {
 	FilterGroups []searchFilterGroup `json:"filterGroups"`
-	Sorts        []searchSort        `json:"sorts"`
-	Properties   []string            `json:"properties"`
-	Limit        int                 `json:"limit"`
+	// Sorts are property names, "-name" for descending: the published
+	// schema types them as strings.
+	Sorts      []string `json:"sorts"`
+	Properties []string `json:"properties"`
+	Limit      int      `json:"limit"`
 	// After is required by PublicObjectSearchRequest: "0" on the first page.
 	After string `json:"after"`
 }
@@ -128,13 +125,13 @@ func (c *Connector) searchChanges(ctx context.Context, conn *connectors.Conn, sp
 		}
 		body := searchRequest{
 			FilterGroups: []searchFilterGroup{{Filters: []searchFilter{{PropertyName: spec.modified, Operator: "GTE", Value: strconv.FormatInt(from, 10)}}}},
-			Sorts:        []searchSort{{PropertyName: spec.modified, Direction: "ASCENDING"}},
+			Sorts:        []string{spec.modified},
 			Properties:   spec.properties,
 			Limit:        limit,
 			After:        cmp.Or(after, "0"),
 		}
 		var resp pagedResponse
-		if err := c.do(ctx, conn, "POST", "/crm/v3/objects/"+spec.path+"/search", nil, body, &resp); err != nil {
+		if err := c.do(ctx, conn, "POST", "/crm/v3/objects/"+spec.urlPath()+"/search", nil, body, &resp); err != nil {
 			return fmt.Errorf("search %s page: %w", spec.path, err)
 		}
 		raws, err := c.attachAssociations(ctx, conn, spec, resp.Results)
@@ -201,7 +198,7 @@ func (c *Connector) scanObjects(ctx context.Context, conn *connectors.Conn, spec
 			q.Set("after", after)
 		}
 		var resp pagedResponse
-		if err := c.do(ctx, conn, "GET", "/crm/v3/objects/"+spec.path, q, nil, &resp); err != nil {
+		if err := c.do(ctx, conn, "GET", "/crm/v3/objects/"+spec.urlPath(), q, nil, &resp); err != nil {
 			return fmt.Errorf("list %s page: %w", spec.path, err)
 		}
 		raws, err := c.attachAssociations(ctx, conn, spec, resp.Results)
@@ -308,7 +305,7 @@ func addPipelineID(raw json.RawMessage, pipelineID string) ([]byte, error) {
 	return json.Marshal(m)
 }
 
-// listOwners pages GET /crm/v3/owners/. Owners have no modification filter,
+// listOwners pages GET /crm/v3/owners. Owners have no modification filter,
 // so every owner is read; an incremental poll hands on those updated since
 // cursor − lookback, a full scan all of them.
 func (c *Connector) listOwners(ctx context.Context, conn *connectors.Conn, req connectors.ListRequest, fn func(connectors.Page) error) error {
@@ -348,7 +345,7 @@ func (c *Connector) pageOwners(ctx context.Context, conn *connectors.Conn, archi
 			q.Set("after", after)
 		}
 		var resp pagedResponse
-		if err := c.do(ctx, conn, "GET", "/crm/v3/owners/", q, nil, &resp); err != nil {
+		if err := c.do(ctx, conn, "GET", "/crm/v3/owners", q, nil, &resp); err != nil {
 			return fmt.Errorf("list owners page: %w", err)
 		}
 		recs := make([]models.Record, 0, len(resp.Results))
@@ -437,7 +434,7 @@ func (c *Connector) listArchived(ctx context.Context, conn *connectors.Conn, obj
 			q.Set("after", after)
 		}
 		var resp pagedResponse
-		if err := c.do(ctx, conn, "GET", "/crm/v3/objects/"+spec.path, q, nil, &resp); err != nil {
+		if err := c.do(ctx, conn, "GET", "/crm/v3/objects/"+spec.urlPath(), q, nil, &resp); err != nil {
 			return nil, fmt.Errorf("list archived %s page: %w", spec.path, err)
 		}
 		for _, raw := range resp.Results {

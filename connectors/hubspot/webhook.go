@@ -327,7 +327,7 @@ func (c *Connector) FetchRecords(ctx context.Context, conn *connectors.Conn, obj
 			body.Inputs = append(body.Inputs, batchInput{ID: id})
 		}
 		var resp batchReadResponse
-		if err := c.do(ctx, conn, "POST", "/crm/v3/objects/"+spec.path+"/batch/read", map[string][]string{"archived": {"false"}}, body, &resp); err != nil {
+		if err := c.do(ctx, conn, "POST", "/crm/v3/objects/"+spec.urlPath()+"/batch/read", map[string][]string{"archived": {"false"}}, body, &resp); err != nil {
 			return nil, fmt.Errorf("batch read %s: %w", spec.path, err)
 		}
 		raws, err := c.attachAssociations(ctx, conn, spec, resp.Results)

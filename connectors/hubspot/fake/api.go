@@ -132,6 +132,11 @@ func writeFailure(w http.ResponseWriter, kind string) {
 
 func (s *Server) objectType(w http.ResponseWriter, r *http.Request) (string, bool) {
 	t := r.PathValue("type")
+	for name, ot := range objectTypes {
+		if t == ot.typeID { // objectTypeId, as in /crm/v3/objects/0-3
+			t = name
+		}
+	}
 	if _, ok := objectTypes[t]; !ok {
 		writeError(w, http.StatusBadRequest, "VALIDATION_ERROR", "Unable to infer object type from: "+t, nil)
 		return "", false
