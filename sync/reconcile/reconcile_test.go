@@ -83,6 +83,19 @@ func TestApply(t *testing.T) {
 			{rec: contact("1", "old@x", t0.Add(-time.Minute)), kind: ""},
 			{rec: contact("1", "a@x", t0), kind: ""},
 		}},
+		{"revert advances the version: a late older version is ignored", []step{
+			{rec: contact("1", "a@x", t0), kind: Created},
+			// t0+2m reverted the t0+1m change: same content as stored.
+			{rec: contact("1", "a@x", t0.Add(2*time.Minute)), kind: ""},
+			{rec: contact("1", "b@x", t0.Add(time.Minute)), kind: ""},
+			{rec: contact("1", "a@x", t0.Add(2*time.Minute)), kind: ""},
+		}},
+		{"re-delete advances the version: a late older update is ignored", []step{
+			{rec: contact("1", "a@x", t0), kind: Created},
+			{rec: del("1", t0.Add(time.Minute)), kind: Deleted},
+			{rec: del("1", t0.Add(3*time.Minute)), kind: ""},
+			{rec: contact("1", "b@x", t0.Add(2*time.Minute)), kind: ""},
+		}},
 		{"delete and re-delete", []step{
 			{rec: contact("1", "a@x", t0), kind: Created},
 			{rec: del("1", t0.Add(time.Minute)), kind: Deleted},
@@ -131,6 +144,23 @@ func TestApply(t *testing.T) {
 				}
 			})
 		}
+	})
+}
+
+// TestPageRevertThenLateOlderVersionIsIgnored is the page path (one
+// statement for the whole page on PostgreSQL) of the revert case.
+func TestPageRevertThenLateOlderVersionIsIgnored(t *testing.T) {
+	storagetest.Each(t, func(t *testing.T, db *gorm.DB) {
+		require.Len(t, applyPage(t, db, page(50, "a@x", t0), 0), 50)
+		require.Empty(t, applyPage(t, db, page(50, "a@x", t0.Add(2*time.Minute)), 0), "a revert to the stored content emits nothing")
+		var stored time.Time
+		require.NoError(t, db.Raw("SELECT remote_updated_at FROM snapshots WHERE connection_id = 'c' AND remote_id = 'r0007'").Row().Scan(&stored))
+		require.True(t, stored.Equal(t0.Add(2*time.Minute)), "the version advanced: %s", stored)
+		require.Empty(t, applyPage(t, db, page(50, "b@x", t0.Add(time.Minute)), 0), "late older versions are not emitted as updated")
+		cs := applyPage(t, db, page(50, "c@x", t0.Add(3*time.Minute)), 0)
+		require.Len(t, cs, 50)
+		require.Equal(t, Updated, cs[0].Kind)
+		require.Equal(t, map[string]json.RawMessage{"email": json.RawMessage(`"a@x"`)}, cs[0].Previous, "the stored content was never overwritten by the older version")
 	})
 }
 

@@ -48,8 +48,13 @@ type meta struct {
 
 // wouldChange reports whether the conditional UPDATE of update could change
 // the row for p: the content or the deleted flag differs and the stored
-// version is not newer.
+// version is not newer, or p is a newer version of the same content (a
+// revert, a touch), whose version must still advance so that a late older
+// version is then recognised as older.
 func (m meta) wouldChange(p prepared) bool {
+	if !p.rua.IsZero() && m.rua.Before(p.rua) {
+		return true
+	}
 	newHash := p.hash
 	if p.rec.Data == nil {
 		newHash = m.hash
@@ -299,8 +304,8 @@ func (s *store) updateLocked(snaps []*models.Snapshot, ps []prepared, ups []rowU
 FROM unnest($3::text[], $4::text[], $5::text[], $6::bytea[], $7::timestamptz[], $8::bool[], $9::bigint[], $10::bool[], $11::timestamptz[])
   AS v(o, r, h, p, t, d, g, nort, rt)
 WHERE s.ctid = ANY($1::text[]::tid[]) AND s.connection_id = $12 AND s.object = v.o AND s.remote_id = v.r
-  AND (s.content_hash <> v.h OR s.deleted <> v.d)
-  AND (v.nort OR s.remote_updated_at <= v.rt)
+  AND ((s.content_hash <> v.h OR s.deleted <> v.d) AND (v.nort OR s.remote_updated_at <= v.rt)
+    OR NOT v.nort AND s.remote_updated_at < v.rt)
 RETURNING s.object, s.remote_id`, tids, now, objects, ids, hashes, payloads, ruas, deleted, gens, noRUA, oldest, s.conn)
 	if err != nil {
 		return nil, fmt.Errorf("reconcile: update snapshots: %w", err)

@@ -37,15 +37,16 @@ func planUpdate(s *models.Snapshot, p prepared, generation int64) rowUpdate {
 // needs its generation stamped.
 func (r *Reconciler) update(tx *gorm.DB, s *models.Snapshot, p prepared, generation int64, now time.Time) (Change, bool, error) {
 	u := planUpdate(s, p, generation)
-	// The statement decides: it changes the row only when the content or the
-	// deleted flag differs and the stored version is not newer.
+	// The statement decides: it changes the row when the content or the
+	// deleted flag differs and the stored version is not newer, or when the
+	// version is newer (the same content: only the version advances).
 	res := tx.Exec(`UPDATE snapshots SET content_hash = ?, payload = ?, remote_updated_at = ?, deleted = ?, scan_generation = ?, updated_at = ?
 WHERE connection_id = ? AND object = ? AND remote_id = ?
-  AND (content_hash <> ? OR deleted <> ?)
-  AND (? OR remote_updated_at <= ?)`,
+  AND ((content_hash <> ? OR deleted <> ?) AND (? OR remote_updated_at <= ?)
+    OR NOT ? AND remote_updated_at < ?)`,
 		u.hash, u.payload, u.rua, p.rec.Deleted, u.gen, now,
 		s.ConnectionID, s.Object, s.RemoteID,
-		u.hash, p.rec.Deleted,
+		u.hash, p.rec.Deleted, p.rua.IsZero(), p.rua,
 		p.rua.IsZero(), p.rua)
 	if res.Error != nil {
 		return Change{}, false, fmt.Errorf("reconcile: update snapshot %s %s: %w", s.Object, s.RemoteID, res.Error)
@@ -62,6 +63,10 @@ func outcome(s *models.Snapshot, p prepared, u rowUpdate, changed bool, generati
 	}
 	prev := *s
 	s.ContentHash, s.Payload, s.RemoteUpdatedAt, s.Deleted, s.ScanGeneration = u.hash, u.payload, u.rua, p.rec.Deleted, u.gen
+	if prev.ContentHash == u.hash && prev.Deleted == p.rec.Deleted {
+		// A newer version of the same content: only the version advanced.
+		return Change{}, false, nil
+	}
 	c := Change{Object: s.Object, RemoteID: s.RemoteID, Payload: u.payload, RemoteUpdatedAt: p.rua}
 	switch {
 	case p.rec.Deleted && prev.Deleted:
