@@ -164,6 +164,11 @@ func serve(ctx context.Context, c *config.Config, ready func(addr string)) error
 		Inbound:     recv,
 	}
 	if sb != nil {
+		// The sandbox's webhooks go to this process's receiver directly:
+		// verified and stored as any provider's, without a loopback request.
+		sb.Deliver = func(ctx context.Context, req *connectors.InboundRequest) error {
+			return recv.Receive(ctx, sandbox.AppName, req)
+		}
 		sb.Connections = conns // registry → connections → sandbox app is circular
 		deps.Sandbox = sb      // only when enabled: a nil *Service in the interface is not nil
 	}

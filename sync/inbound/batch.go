@@ -41,8 +41,12 @@ func (p *Processor) commit(ctx context.Context, ws []*work) error {
 			ids[i] = w.item.ID
 		}
 		var fenced []string
-		err := tx.Raw(`UPDATE inbox_items SET processed_at = ?, attempts = attempts + 1, last_error = ''
-WHERE id IN ? AND lease_token = ? AND processed_at IS NULL RETURNING id`, now, ids, ws[0].item.LeaseToken).Scan(&fenced).Error
+		// The token alone fences: committing or failing an item clears it,
+		// a new claim replaces it. (A "processed_at IS NULL" here would lead
+		// a planner without statistics to the pending-items index instead
+		// of the primary key.)
+		err := tx.Raw(`UPDATE inbox_items SET processed_at = ?, attempts = attempts + 1, last_error = '', lease_token = ''
+WHERE id IN ? AND lease_token = ? RETURNING id`, now, ids, ws[0].item.LeaseToken).Scan(&fenced).Error
 		if err != nil {
 			return fmt.Errorf("mark processed: %w", err)
 		}

@@ -304,13 +304,13 @@ func (p *Processor) claim(ctx context.Context) ([]models.InboxItem, error) {
 
 // claimQuery picks due items in received order (index idx_inbox_pending),
 // skipping those whose record has an item in flight under another lease
-// (index idx_inbox_pending_key). Items of one record within one claim are
+// (index idx_inbox_inflight: only leased items have a token). Items of one record within one claim are
 // fine: they commit in order in one transaction.
 const claimQuery = `SELECT * FROM inbox_items i
 WHERE i.processed_at IS NULL AND i.next_attempt_at <= ?
   AND (i.order_key = '' OR NOT EXISTS (
     SELECT 1 FROM inbox_items o
-    WHERE o.processed_at IS NULL AND o.order_key = i.order_key AND o.lease_token <> '' AND o.next_attempt_at > ?))
+    WHERE o.lease_token <> '' AND o.order_key = i.order_key AND o.next_attempt_at > ? AND o.processed_at IS NULL))
 ORDER BY i.received_at, i.id LIMIT ?`
 
 // errLeaseLost: another processor re-claimed the item after our lease ended.
@@ -381,7 +381,7 @@ func (p *Processor) fail(ctx context.Context, item *models.InboxItem, cause erro
 			"attempts", attempts, "retryIn", delay, "err", cause)
 	}
 	err := p.DB.WithContext(ctx).Model(&models.InboxItem{}).
-		Where("id = ? AND lease_token = ? AND processed_at IS NULL", item.ID, item.LeaseToken).
+		Where("id = ? AND lease_token = ?", item.ID, item.LeaseToken).
 		Updates(updates).Error
 	if err != nil {
 		return fmt.Errorf("inbound %s: record failure: %w", item.ID, err)
@@ -397,11 +397,25 @@ const DefaultRetention = 7 * 24 * time.Hour
 // Prune deletes items processed more than retention ago (default
 // DefaultRetention) and returns how many it deleted. Run it from a
 // maintenance job on one replica.
+//
+// It deletes pruneChunk items per statement, oldest first (index
+// idx_inbox_processed, whatever the planner's statistics), so no statement
+// holds many rows locked.
 func (p *Processor) Prune(ctx context.Context, retention time.Duration) (int64, error) {
 	before := p.now().Add(-cmp.Or(retention, DefaultRetention))
-	res := p.DB.WithContext(ctx).Where("processed_at IS NOT NULL AND processed_at < ?", before).Delete(&models.InboxItem{})
-	if res.Error != nil {
-		return 0, fmt.Errorf("inbound: prune: %w", res.Error)
+	var total int64
+	for {
+		res := p.DB.WithContext(ctx).Exec(`DELETE FROM inbox_items WHERE id IN (
+  SELECT id FROM inbox_items WHERE processed_at IS NOT NULL AND processed_at < ? ORDER BY processed_at LIMIT ?)`, before, pruneChunk)
+		if res.Error != nil {
+			return total, fmt.Errorf("inbound: prune: %w", res.Error)
+		}
+		total += res.RowsAffected
+		if res.RowsAffected < pruneChunk {
+			return total, nil
+		}
 	}
-	return res.RowsAffected, nil
 }
+
+// pruneChunk is how many processed items one prune statement deletes.
+const pruneChunk = 1000

@@ -25,6 +25,7 @@ import (
 
 	"gorm.io/gorm"
 
+	"github.com/tributary/tributary/connectors"
 	"github.com/tributary/tributary/connectors/sandbox"
 	"github.com/tributary/tributary/models"
 )
@@ -52,6 +53,11 @@ type Service struct {
 	InboundURL string
 	// HTTP sends webhooks (default: a client with DefaultWebhookTimeout).
 	HTTP *http.Client
+	// Deliver, when set, hands each signed webhook to the engine's inbound
+	// receiver in-process instead of POSTing it to InboundURL: the same
+	// signature check and inbox, without a loopback HTTP round trip or the
+	// per-address limits meant for outside providers.
+	Deliver func(ctx context.Context, req *connectors.InboundRequest) error
 	// Now is the app's clock (default time.Now).
 	Now func() time.Time
 

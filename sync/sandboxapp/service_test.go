@@ -257,3 +257,28 @@ func TestWritesOfOneConnectionDoNotQueue(t *testing.T) {
 	require.Len(t, rows, 2)
 	require.NotEqual(t, rows[0].ModifiedAt, rows[1].ModifiedAt)
 }
+
+// With Deliver set, a webhook-mode change is handed to the receiver
+// in-process, signed exactly as over HTTP, and nothing is POSTed.
+func TestWebhookDeliveredInProcess(t *testing.T) {
+	storagetest.Each(t, func(t *testing.T, db *gorm.DB) {
+		b := setup(t, db)
+		var got []*connectors.InboundRequest
+		b.svc.Deliver = func(_ context.Context, req *connectors.InboundRequest) error {
+			got = append(got, req)
+			return b.conn.VerifyWebhook(req)
+		}
+		c := b.newConnection(t, "acc_1", sandbox.AppName, sandbox.ModeWebhook)
+		id, err := b.svc.Create(t.Context(), "acc_1", c.ID, "contacts", raw(`{"first_name":"Ada"}`))
+		require.NoError(t, err)
+		require.Len(t, got, 1)
+		ns, err := b.conn.ParseWebhook(got[0])
+		require.NoError(t, err)
+		require.Equal(t, id, ns[0].RemoteID)
+		require.Equal(t, c.ID, ns[0].ExternalID)
+		require.Empty(t, b.in.take(c.ID), "no HTTP request")
+
+		got[0].Body = append(got[0].Body, ' ')
+		require.Error(t, b.conn.VerifyWebhook(got[0]), "the signature covers the body")
+	})
+}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 
+	"github.com/tributary/tributary/connectors"
 	"github.com/tributary/tributary/connectors/sandbox"
 	"github.com/tributary/tributary/models"
 )
@@ -28,7 +29,7 @@ func (s *Service) notify(ctx context.Context, conn *models.Connection, rec *mode
 }
 
 func (s *Service) send(ctx context.Context, connectionID string, rec *models.SandboxRecord) error {
-	if s.InboundURL == "" {
+	if s.InboundURL == "" && s.Deliver == nil {
 		return fmt.Errorf("no inbound URL configured")
 	}
 	w, err := sandbox.WebhookFor(connectionID, rec.Object, stored(rec))
@@ -38,6 +39,10 @@ func (s *Service) send(ctx context.Context, connectionID string, rec *models.San
 	body, h, err := w.Sign(s.Secret)
 	if err != nil {
 		return err
+	}
+	if s.Deliver != nil {
+		return s.Deliver(context.WithoutCancel(ctx), &connectors.InboundRequest{Method: http.MethodPost, URL: s.InboundURL,
+			Header: h, Body: body, ReceivedAt: s.now().UTC()})
 	}
 	// The caller hanging up must not cut a webhook for a committed change short.
 	req, err := http.NewRequestWithContext(context.WithoutCancel(ctx), http.MethodPost, s.InboundURL, bytes.NewReader(body))
