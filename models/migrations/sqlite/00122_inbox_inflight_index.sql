@@ -4,7 +4,6 @@
 
 -- +goose Up
 DROP INDEX IF EXISTS `idx_inbox_pending_key`;
-UPDATE `inbox_items` SET `lease_token` = '' WHERE `processed_at` IS NOT NULL AND `lease_token` <> '';
 CREATE INDEX `idx_inbox_inflight` ON `inbox_items`(`order_key`) WHERE `lease_token` <> '';
 
 -- +goose Down
