@@ -105,8 +105,9 @@ func startEngineProc(ctx context.Context, bin, dir, dbURL string, extra map[stri
 		// (50/s by default, by design) would otherwise answer 429s.
 		"TRIBUTARY_API_RATE_LIMIT": "1000000",
 		"TRIBUTARY_API_RATE_BURST": "1000000",
-		// All webhook senders share one source IP (loopback): lift the
-		// per-source inbound limits and the in-progress cap (docs/security.md).
+		// All webhook senders share one source IP (loopback), where Shopify
+		// sends from many: lift the per-source inbound limits (100/s) and the
+		// in-progress cap (docs/security.md).
 		"TRIBUTARY_API_INBOUND_RATE_LIMIT":  "1000000",
 		"TRIBUTARY_API_INBOUND_RATE_BURST":  "1000000",
 		"TRIBUTARY_API_INBOUND_CONCURRENCY": "1024",

@@ -526,12 +526,16 @@ func wholeRows(sc wholeScenario, r *wholeResult, target, loopOrder float64, o wh
 	if r.firstErr != "" {
 		lostNote += " (first: " + r.firstErr + ")"
 	}
+	lostValue := fmt.Sprintf("%d / %d", r.lost, r.dupes)
+	if r.failed > 0 || r.badSignatures > 0 {
+		lostValue += fmt.Sprintf(" (%d sends refused, %d bad signatures)", r.failed, r.badSignatures)
+	}
 	if sc.rate > 0 {
 		return []row{
 			{name: sc.name + ": p50 / p99 offered→delivered", value: ms(r.p50) + " / " + ms(r.p99), target: "p99 < 500ms " + verdict(r.p99 < 500*time.Millisecond && !r.capped),
 				note: fmt.Sprintf("%d changes offered over %ds, acknowledged at %.0f/s; p99 from request start %s; end to end %.0f/s%s",
 					r.sent, sc.seconds, r.ingestPerSec, ms(r.p99Send), r.e2ePerSec, capNote)},
-			{name: sc.name + ": lost / duplicates", value: fmt.Sprintf("%d / %d", r.lost, r.dupes), target: lostTarget, note: lostNote},
+			{name: sc.name + ": lost / duplicates", value: lostValue, target: lostTarget, note: lostNote},
 		}
 	}
 	return []row{
@@ -543,6 +547,6 @@ func wholeRows(sc wholeScenario, r *wholeResult, target, loopOrder float64, o wh
 		{name: sc.name + ": delivered before ingest ended", value: fmt.Sprintf("%d (%.0f%%)", r.duringIngest, pct(r.duringIngest)),
 			target: "≥ 40% " + verdict(pct(r.duringIngest) >= 40)},
 		{name: sc.name + ": p50 / p99 inbound→delivered", value: ms(r.p50) + " / " + ms(r.p99), note: "request start at the sender → first arrival at the receiver"},
-		{name: sc.name + ": lost / duplicates", value: fmt.Sprintf("%d / %d", r.lost, r.dupes), target: lostTarget, note: lostNote},
+		{name: sc.name + ": lost / duplicates", value: lostValue, target: lostTarget, note: lostNote},
 	}
 }
