@@ -139,6 +139,14 @@ type CoveredDeletionLister interface {
 	ListDeletedCovered(ctx context.Context, c *Conn, object string, since, until time.Time, changeCursor string) (dels []Deletion, covered time.Time, err error)
 }
 
+// VersionedApp is implemented by apps pinned to a provider API version with
+// a published end of support: the engine warns at start once it has passed.
+type VersionedApp interface {
+	// APIVersionSupport returns the pinned version and when the provider
+	// stops supporting it.
+	APIVersionSupport() (version string, endOfSupport time.Time)
+}
+
 // InboundRequest is a native webhook request exactly as received.
 type InboundRequest struct {
 	Method string

@@ -3,6 +3,7 @@ package connectors
 import (
 	"fmt"
 	"slices"
+	"time"
 )
 
 // Registry holds the apps this deployment offers, by name.
@@ -38,6 +39,31 @@ func (r *Registry) List() []Info {
 	out := make([]Info, 0, len(r.names))
 	for _, n := range r.names {
 		out = append(out, r.apps[n].Info())
+	}
+	return out
+}
+
+// OutdatedAPI is an app whose pinned provider API version is past its end of
+// support.
+type OutdatedAPI struct {
+	App          string
+	Version      string
+	EndOfSupport time.Time
+}
+
+// OutdatedAPIs lists the apps (VersionedApp) whose pinned API version's end
+// of support is not after now, sorted by name.
+func (r *Registry) OutdatedAPIs(now time.Time) []OutdatedAPI {
+	var out []OutdatedAPI
+	for _, n := range r.names {
+		v, ok := r.apps[n].(VersionedApp)
+		if !ok {
+			continue
+		}
+		version, end := v.APIVersionSupport()
+		if !end.IsZero() && !now.Before(end) {
+			out = append(out, OutdatedAPI{App: n, Version: version, EndOfSupport: end})
+		}
 	}
 	return out
 }

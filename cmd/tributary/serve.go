@@ -36,6 +36,16 @@ import (
 	"github.com/tributary/tributary/sync/schedule"
 )
 
+// warnOutdatedAPIs logs a warning for every app pinned to a provider API
+// version past its end of support (the provider may refuse it or fall
+// forward to a newer version at any time).
+func warnOutdatedAPIs(log *slog.Logger, apps *connectors.Registry, now time.Time) {
+	for _, o := range apps.OutdatedAPIs(now) {
+		log.Warn("provider API version is past its end of support; upgrade Tributary",
+			"app", o.App, "apiVersion", o.Version, "endOfSupport", o.EndOfSupport.Format("2006-01-02"))
+	}
+}
+
 // newRegistry builds the connectors this deployment offers from config.apps,
 // plus the sandbox app when it is enabled (sb non-nil).
 func newRegistry(c *config.Config, sb *sandboxapp.Service, sbSecret []byte) *connectors.Registry {
@@ -139,6 +149,7 @@ func serve(ctx context.Context, c *config.Config, ready func(addr string)) error
 		sb = sandboxapp.New(db, nil, sbSecret, "http://"+ln.Addr().String()+"/inbound/"+sandbox.AppName)
 	}
 	apps := newRegistry(c, sb, sbSecret)
+	warnOutdatedAPIs(log, apps, time.Now())
 	conns, err := connections.New(connections.Config{DB: db, Box: box, Apps: apps, Publisher: fwd, Accounts: accts,
 		DefaultPollInterval: c.Scheduler.DefaultPollInterval, MinPollInterval: c.Scheduler.MinPollInterval,
 		AdminMinPollInterval: c.Scheduler.MinAdminPollInterval,

@@ -29,8 +29,30 @@ import (
 // Name is the app name in the registry and in /inbound/shopify.
 const Name = "shopify"
 
-// DefaultAPIVersion is the REST Admin API version the connector speaks.
-const DefaultAPIVersion = "2025-01"
+// DefaultAPIVersion is the Admin API version the connector speaks: the
+// stable version released 2026-10-01, supported by Shopify until at least
+// 2027-10-01 (each stable version is supported for a minimum of 12 months
+// after its release; see SupportEnds).
+const DefaultAPIVersion = "2026-10"
+
+// SupportEnds is when Shopify's support for a stable API version
+// ("YYYY-MM", released on the first of that month) ends at the earliest:
+// twelve months after its release.
+func SupportEnds(version string) (time.Time, error) {
+	t, err := time.Parse("2006-01", version)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("shopify: %q is not a stable API version (YYYY-MM)", version)
+	}
+	return t.AddDate(1, 0, 0), nil
+}
+
+// APIVersionSupport implements connectors.VersionedApp: the pinned version
+// and the end of its support window (zero for "unstable" or a malformed
+// version).
+func (k *Connector) APIVersionSupport() (string, time.Time) {
+	end, _ := SupportEnds(k.apiVersion)
+	return k.apiVersion, end
+}
 
 // Lookback is how far before the stored cursor a poll starts, so rows sharing
 // a timestamp across pages and rows committed late are not lost.

@@ -24,7 +24,7 @@ import (
 const (
 	DefaultClientID     = "fake-client-id"
 	DefaultClientSecret = "fake-client-secret"
-	DefaultAPIVersion   = "2025-01"
+	DefaultAPIVersion   = "2026-10"
 	// AccessTokenTTL is the lifetime of an expiring offline access token.
 	AccessTokenTTL = time.Hour
 	// RefreshTokenTTL is the lifetime of a refresh token.
