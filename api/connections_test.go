@@ -19,6 +19,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/tributary/tributary/accounts"
+	"github.com/tributary/tributary/api/openapi/openapitest"
 	"github.com/tributary/tributary/config"
 	"github.com/tributary/tributary/connectors"
 	"github.com/tributary/tributary/connectors/hubspot"
@@ -111,7 +112,7 @@ func (a *connAPI) do(t *testing.T, method, path, key string, body any) (int, map
 	if key != "" {
 		req.Header.Set("Authorization", "Bearer "+key)
 	}
-	resp, err := noRedirect().Do(req)
+	resp, err := apiClient(t).Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
@@ -124,8 +125,11 @@ func (a *connAPI) do(t *testing.T, method, path, key string, body any) (int, map
 	return resp.StatusCode, out
 }
 
-func noRedirect() *http.Client {
-	return &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+// apiClient follows no redirects and checks every answer against the
+// OpenAPI document.
+func apiClient(t *testing.T) *http.Client {
+	return &http.Client{Transport: openapitest.Transport(t, nil),
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
 
 func errCode(out map[string]any) string {
@@ -234,7 +238,7 @@ func TestConnectSessionRoutes(t *testing.T) {
 		require.Contains(t, callback, a.url+"/oauth/callback?")
 
 		// … which creates the connection and sends the user to the ISV.
-		resp, err = noRedirect().Get(callback)
+		resp, err = apiClient(t).Get(callback)
 		require.NoError(t, err)
 		resp.Body.Close()
 		require.Equal(t, http.StatusFound, resp.StatusCode)
@@ -248,7 +252,7 @@ func TestConnectSessionRoutes(t *testing.T) {
 		assert.Equal(t, "hubspot", out["app"])
 
 		// The same state again, or none: 400 with the contract body.
-		resp, err = noRedirect().Get(callback)
+		resp, err = apiClient(t).Get(callback)
 		require.NoError(t, err)
 		raw, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
@@ -269,7 +273,7 @@ func TestConnectionRoutesUnavailable(t *testing.T) {
 	srv := inboundServer(t, nil)
 	status, out := post(t, srv.URL+"/oauth/callback", nil, nil)
 	assert.Equal(t, http.StatusMethodNotAllowed, status, out)
-	resp, err := http.Get(srv.URL + "/oauth/callback?state=x")
+	resp, err := apiClient(t).Get(srv.URL + "/oauth/callback?state=x")
 	require.NoError(t, err)
 	resp.Body.Close()
 	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)

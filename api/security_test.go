@@ -104,7 +104,7 @@ func (a *secAPI) raw(t *testing.T, method, path, key string, body io.Reader) *ht
 	if key != "" {
 		req.Header.Set("Authorization", "Bearer "+key)
 	}
-	resp, err := noRedirect().Do(req)
+	resp, err := apiClient(t).Do(req)
 	require.NoError(t, err)
 	return resp
 }

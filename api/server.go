@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tributary/tributary/accounts"
+	"github.com/tributary/tributary/api/openapi"
 	"github.com/tributary/tributary/config"
 )
 
@@ -101,6 +102,11 @@ func (s *Server) routes() {
 	if s.deps.OpsOnly {
 		return
 	}
+	spec := openapi.MustJSON()
+	e.GET("/openapi.json", func(c *gin.Context) {
+		c.Header("Cache-Control", "public, max-age=300")
+		c.Data(http.StatusOK, "application/json", spec)
+	})
 
 	isv := e.Group("/v1", s.authenticate(roleISV))
 	admin := e.Group("/v1/admin", s.authenticate(roleAdmin))

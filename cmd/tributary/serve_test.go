@@ -15,6 +15,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/tributary/tributary/accounts"
+	"github.com/tributary/tributary/api/openapi/openapitest"
 	"github.com/tributary/tributary/config"
 	"github.com/tributary/tributary/secrets"
 	"github.com/tributary/tributary/storage"
@@ -89,7 +90,7 @@ func (e *engine) do(t *testing.T, method, path, key string, body any) (int, map[
 		req.Header.Set("Authorization", "Bearer "+key)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := (&http.Client{Transport: openapitest.Transport(t, nil)}).Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
