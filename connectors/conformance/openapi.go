@@ -57,6 +57,35 @@ func LoadSpec(serverURL string, files ...string) (*Spec, error) {
 
 // Check validates one request (body is its raw body).
 func (s *Spec) Check(ctx context.Context, r *http.Request, body []byte) error {
+	_, err := s.check(ctx, r, body)
+	return err
+}
+
+// CheckResponse validates a provider (fake) answer to r against the
+// operation's documented response schema.
+func (s *Spec) CheckResponse(ctx context.Context, r *http.Request, reqBody []byte, status int, header http.Header, body []byte) error {
+	in, err := s.check(ctx, r, reqBody)
+	if err != nil {
+		return err
+	}
+	// A success the spec does not document (only "default", which
+	// describes errors) has nothing to check against.
+	if status < 300 && in.Route.Operation.Responses.Status(status) == nil &&
+		in.Route.Operation.Responses.Value(fmt.Sprintf("%dXX", status/100)) == nil {
+		return nil
+	}
+	out := &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: in, Status: status, Header: header,
+		Options: &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true},
+	}
+	out.SetBodyBytes(body)
+	if err := openapi3filter.ValidateResponse(ctx, out); err != nil {
+		return fmt.Errorf("answer to %s %s (%d): %w", r.Method, in.Route.Path, status, err)
+	}
+	return nil
+}
+
+func (s *Spec) check(ctx context.Context, r *http.Request, body []byte) (*openapi3filter.RequestValidationInput, error) {
 	var route *routers.Route
 	var params map[string]string
 	for _, rt := range s.routers {
@@ -66,7 +95,7 @@ func (s *Spec) Check(ctx context.Context, r *http.Request, body []byte) error {
 		}
 	}
 	if route == nil {
-		return fmt.Errorf("%s %s: no such operation in the provider's spec", r.Method, r.URL.Path)
+		return nil, fmt.Errorf("%s %s: no such operation in the provider's spec", r.Method, r.URL.Path)
 	}
 	op := route.Operation
 	declared := map[string]bool{}
@@ -83,7 +112,7 @@ func (s *Spec) Check(ctx context.Context, r *http.Request, body []byte) error {
 	}
 	if len(unknown) > 0 {
 		sort.Strings(unknown)
-		return fmt.Errorf("%s %s: undocumented query parameters %v", r.Method, route.Path, unknown)
+		return nil, fmt.Errorf("%s %s: undocumented query parameters %v", r.Method, route.Path, unknown)
 	}
 	req := r.Clone(ctx)
 	req.Body = io.NopCloser(bytes.NewReader(body))
@@ -92,14 +121,15 @@ func (s *Spec) Check(ctx context.Context, r *http.Request, body []byte) error {
 		Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc, MultiError: true},
 	}
 	if err := openapi3filter.ValidateRequest(ctx, in); err != nil {
-		return fmt.Errorf("%s %s: %w", r.Method, route.Path, err)
+		return nil, fmt.Errorf("%s %s: %w", r.Method, route.Path, err)
 	}
 	if op.RequestBody != nil && op.RequestBody.Value != nil && len(body) > 0 {
 		if err := checkBodyKeys(op.RequestBody.Value, r.Header.Get("Content-Type"), body); err != nil {
-			return fmt.Errorf("%s %s: %w", r.Method, route.Path, err)
+			return nil, fmt.Errorf("%s %s: %w", r.Method, route.Path, err)
 		}
 	}
-	return nil
+	in.Request = r.Clone(ctx)
+	return in, nil
 }
 
 // checkBodyKeys refuses top-level body properties the schema does not
@@ -149,6 +179,9 @@ type SpecRecorder struct {
 	Next http.RoundTripper
 	// Skip exempts requests (e.g. endpoints outside the spec set).
 	Skip func(*http.Request) bool
+	// CheckResponses also validates each answer against the documented
+	// response schema (a fake's conformance).
+	CheckResponses bool
 
 	mu         sync.Mutex
 	violations []string
@@ -184,7 +217,22 @@ func (s *SpecRecorder) RoundTrip(r *http.Request) (*http.Response, error) {
 	if next == nil {
 		next = http.DefaultTransport
 	}
-	return next.RoundTrip(r)
+	resp, err := next.RoundTrip(r)
+	if err != nil || !s.CheckResponses || (s.Skip != nil && s.Skip(r)) {
+		return resp, err
+	}
+	data, rerr := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if rerr != nil {
+		return nil, rerr
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(data))
+	if verr := s.Spec.CheckResponse(r.Context(), r, body, resp.StatusCode, resp.Header, data); verr != nil {
+		s.mu.Lock()
+		s.violations = append(s.violations, verr.Error())
+		s.mu.Unlock()
+	}
+	return resp, nil
 }
 
 // Violations returns the requests that did not conform, in order.

@@ -158,10 +158,10 @@ func render(objectType string, o *object, props []string) map[string]any {
 		if k == "" {
 			continue
 		}
+		// The published schema types property values as non-null strings:
+		// a property the record does not have is left out.
 		if v, ok := o.props[k]; ok {
 			out[k] = &v
-		} else {
-			out[k] = nil
 		}
 	}
 	m := map[string]any{
@@ -274,6 +274,13 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 	return true
 }
 
+// standardError is one element of a batch answer's errors (StandardError:
+// status, category, message, context, errors and links are required).
+func standardError(category, message string, context map[string]any) map[string]any {
+	return map[string]any{"status": "error", "category": category, "message": message,
+		"context": context, "errors": []any{}, "links": map[string]any{}}
+}
+
 // decodeRequired decodes a JSON body and refuses it (400 VALIDATION_ERROR)
 // when a property the OpenAPI schema marks required is absent.
 func decodeRequired(w http.ResponseWriter, r *http.Request, v any, required ...string) bool {
@@ -296,13 +303,6 @@ func decodeRequired(w http.ResponseWriter, r *http.Request, v any, required ...s
 		}
 	}
 	return true
-}
-
-func mustInt(id string) any {
-	if n, err := strconv.ParseInt(id, 10, 64); err == nil {
-		return n
-	}
-	return id
 }
 
 func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request, p *portal) []*connectors.InboundRequest {
@@ -574,11 +574,9 @@ func (s *Server) handleBatchRead(w http.ResponseWriter, r *http.Request, p *port
 	if len(missing) > 0 {
 		status = http.StatusMultiStatus
 		resp["numErrors"] = 1
-		resp["errors"] = []any{map[string]any{
-			"status": "error", "category": "OBJECT_NOT_FOUND",
-			"message": fmt.Sprintf("Could not get some %s objects, they may be deleted or not exist. Check that ids are valid.", objectTypes[t].label),
-			"context": map[string]any{"ids": missing},
-		}}
+		resp["errors"] = []any{standardError("OBJECT_NOT_FOUND",
+			fmt.Sprintf("Could not get some %s objects, they may be deleted or not exist. Check that ids are valid.", objectTypes[t].label),
+			map[string]any{"ids": missing})}
 	}
 	writeJSON(w, status, resp)
 	return nil

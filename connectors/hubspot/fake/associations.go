@@ -92,11 +92,12 @@ func (s *Server) handleAssocBatchRead(w http.ResponseWriter, r *http.Request, p 
 				if e.toType != to || p.objects[to][e.toID] == nil || p.objects[to][e.toID].archived {
 					continue
 				}
-				types := []any{map[string]any{"category": "HUBSPOT_DEFINED", "typeId": ids.unlabeled, "label": nil}}
+				types := []any{map[string]any{"category": "HUBSPOT_DEFINED", "typeId": ids.unlabeled}}
 				if e.primary {
 					types = []any{map[string]any{"category": "HUBSPOT_DEFINED", "typeId": ids.primary, "label": "Primary"}}
 				}
-				tos = append(tos, map[string]any{"toObjectId": mustInt(e.toID), "associationTypes": types})
+				// toObjectId is a string in the published schema.
+				tos = append(tos, map[string]any{"toObjectId": e.toID, "associationTypes": types})
 			}
 		}
 		if len(tos) == 0 {
@@ -113,8 +114,8 @@ func (s *Server) handleAssocBatchRead(w http.ResponseWriter, r *http.Request, p 
 		resp["numErrors"] = len(missing)
 		errs := []any{}
 		for _, id := range missing {
-			errs = append(errs, map[string]any{"status": "error", "category": "OBJECT_NOT_FOUND", "subCategory": "crm.associations.NO_ASSOCIATIONS_FOUND",
-				"message": fmt.Sprintf("No %s is associated with %s %s.", to, from, id), "context": map[string]any{"fromObjectId": []string{id}}})
+			errs = append(errs, standardError("OBJECT_NOT_FOUND", fmt.Sprintf("No %s is associated with %s %s.", to, from, id),
+				map[string]any{"fromObjectId": []string{id}}))
 		}
 		resp["errors"] = errs
 	}

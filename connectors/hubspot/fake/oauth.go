@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -228,7 +229,7 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 			"user": p.user, "user_id": p.userID, "scopes": s.scopesLocked(t), "is_private_distribution": false,
 			"expires_in": int(t.expires.Sub(now).Seconds()),
 			"signed_access_token": map[string]any{
-				"appId": s.appID, "appInstallId": p.id, "audience": s.clientID, "expiresAt": t.expires.UnixMilli(),
+				"appId": s.appID, "appInstallId": strconv.FormatInt(p.id, 10), "audience": s.clientID, "expiresAt": t.expires.UnixMilli(),
 				"hubId": p.id, "hublet": "na1", "installingUserId": p.userID, "isPrivateDistribution": false,
 				"isServiceAccount": false, "isUserLevel": false, "newSignature": randHex(16),
 				"scopeToScopeGroupPks": "", "scopes": strings.Join(s.scopesLocked(t), " "), "signature": randHex(16),
