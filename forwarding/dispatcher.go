@@ -136,6 +136,19 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		}
 	}()
 	go func() { d.flushLoop(work, results); close(flushed) }()
+	aux, stopAux := context.WithCancel(ctx)
+	var auxDone sync.WaitGroup
+	auxDone.Go(func() {
+		d.s.listen(aux, func(on bool) {
+			if on {
+				d.m.listening.Set(1)
+			} else {
+				d.m.listening.Set(0)
+			}
+		})
+	})
+	auxDone.Go(func() { d.sampleQueue(aux) })
+	defer func() { stopAux(); auxDone.Wait() }()
 	var inflight sync.WaitGroup
 	defer func() { inflight.Wait(); close(results); <-flushed; close(stopped) }()
 

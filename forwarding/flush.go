@@ -224,6 +224,9 @@ func (d *Dispatcher) flushBatch(ctx context.Context, results []*result) error {
 	}
 	for _, r := range results {
 		d.m.outcome(r)
+		if r.ok() && r.job.event != nil && !r.job.event.CreatedAt.IsZero() {
+			d.m.e2e.Observe(max(0, now.Sub(r.job.event.CreatedAt).Seconds()))
+		}
 	}
 	return nil
 }
@@ -358,6 +361,11 @@ type dispatchMetrics struct {
 	unrecorded prometheus.Counter
 	saturated  prometheus.Counter
 	latency    prometheus.Histogram
+	e2e        prometheus.Histogram
+	depth      prometheus.Gauge
+	due        prometheus.Gauge
+	oldest     prometheus.Gauge
+	listening  prometheus.Gauge
 }
 
 func newDispatchMetrics(reg prometheus.Registerer) *dispatchMetrics {
@@ -373,9 +381,20 @@ func newDispatchMetrics(reg prometheus.Registerer) *dispatchMetrics {
 			Help: "Attempt results dropped because the database could not be written; their leases expire and they are retried."}),
 		saturated: prometheus.NewCounter(prometheus.CounterOpts{Name: "tributary_delivery_endpoint_saturated_total",
 			Help: "Claimed deliveries put back for about a second because their endpoint origin was at dispatcher.max_per_endpoint."}),
+		e2e: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "tributary_delivery_capture_to_delivered_seconds",
+			Help:    "From the event's creation (the capture transaction) to its 2xx being recorded, per delivery.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2.5, 16)}),
+		depth: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tributary_delivery_queue_depth",
+			Help: "Queued deliveries (pending or failed awaiting a retry), sampled every few seconds."}),
+		due: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tributary_delivery_queue_due",
+			Help: "Queued deliveries due now and not claimed, sampled every few seconds."}),
+		oldest: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tributary_delivery_queue_oldest_due_seconds",
+			Help: "How long the most overdue unclaimed delivery has been due (0 when none is), sampled every few seconds."}),
+		listening: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tributary_dispatcher_listening",
+			Help: "1 while the dispatcher LISTENs for deliveries queued by other replicas (PostgreSQL)."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.outcomes, m.latency, m.local, m.unrecorded, m.saturated)
+		reg.MustRegister(m.outcomes, m.latency, m.local, m.unrecorded, m.saturated, m.e2e, m.depth, m.due, m.oldest, m.listening)
 	}
 	return m
 }

@@ -205,7 +205,7 @@ func (s *Service) Resend(ctx context.Context, accountID, deliveryID string) (*De
 	if err != nil {
 		return nil, err
 	}
-	s.wake()
+	s.wakeAll(ctx)
 	views, err := s.deliveryViews(s.db.WithContext(ctx), []models.Delivery{nd})
 	if err != nil {
 		return nil, err
@@ -229,7 +229,7 @@ func (s *Service) Replay(ctx context.Context, accountID, deliveryID string) erro
 	if res.RowsAffected == 0 {
 		return models.Errorf(models.ErrCodeNotFound, "dead letter %s not found", deliveryID)
 	}
-	s.wake()
+	s.wakeAll(ctx)
 	return nil
 }
 
@@ -248,7 +248,7 @@ func (s *Service) ReplayAll(ctx context.Context, accountID, webhookID string) (i
 	if res.Error != nil {
 		return 0, fmt.Errorf("replay all: %w", res.Error)
 	}
-	s.wake()
+	s.wakeAll(ctx)
 	return res.RowsAffected, nil
 }
 

@@ -108,6 +108,10 @@ func (s *Service) publish(ctx context.Context, tx *gorm.DB, accountID, only stri
 		if err := tx.CreateInBatches(dels, 500).Error; err != nil {
 			return nil, fmt.Errorf("publish: queue deliveries: %w", err)
 		}
+		// Other replicas' dispatchers hear of them when tx commits.
+		if err := notifyQueued(tx); err != nil {
+			return nil, err
+		}
 	}
 	return dels, nil
 }
