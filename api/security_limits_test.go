@@ -73,6 +73,7 @@ func TestSecurityMadeUpMethodsDoNotGrowMetrics(t *testing.T) {
 	series := func(m string) int { return strings.Count(m, "tributary_http_requests_total{") }
 	require.LessOrEqual(t, series(after), series(before)+2, "made-up methods and paths add at most one series each")
 	require.Less(t, len(after), len(before)+4096)
+	t.Logf("/metrics: %d bytes, %d request series before; %d bytes, %d series after 70,000 made-up methods", len(before), series(before), len(after), series(after))
 	require.Contains(t, after, `method="OTHER"`)
 	require.Contains(t, after, `route="unmatched"`)
 	require.NotContains(t, after, "M00001")
@@ -93,6 +94,7 @@ func TestSecurityOversizedInboundRefusedBeforeReading(t *testing.T) {
 	})
 	addr := strings.TrimPrefix(srv.URL, "http://")
 	const n = 1000
+	start := time.Now()
 	var wg sync.WaitGroup
 	statuses := make([]int, n)
 	errs := make([]error, n)
@@ -107,6 +109,7 @@ func TestSecurityOversizedInboundRefusedBeforeReading(t *testing.T) {
 		require.Equal(t, http.StatusRequestEntityTooLarge, statuses[i], "request %d", i)
 	}
 	require.Zero(t, in.calls.Load(), "nothing reached the receiver")
+	t.Logf("%d concurrent oversized bodies (each declaring %d bytes) answered 413 in %s", n, 1<<20+1, time.Since(start).Round(time.Millisecond))
 }
 
 // oversizedPost declares a body of size bytes, sends 16 of them and reads
@@ -311,4 +314,25 @@ func TestSecurityHeaders(t *testing.T) {
 		require.Equal(t, "no-referrer", resp.Header.Get("Referrer-Policy"), p)
 		require.Equal(t, "no-store", resp.Header.Get("Cache-Control"), p)
 	}
+}
+
+// A forged X-Forwarded-For does not buy a fresh failed-authentication
+// bucket: without api.trusted_proxies the peer address is the client.
+func TestSecurityForwardedForIsNotTrustedByDefault(t *testing.T) {
+	t.Parallel()
+	acc := &countingAccounts{Accounts: rejectAll{}}
+	srv, _ := opsServer(t, func(d *Deps) {
+		d.Accounts = acc
+		d.Config.API.AuthFailureRate, d.Config.API.AuthFailureBurst = 0.001, 3
+	})
+	for i := range 10 {
+		req, err := http.NewRequest(http.MethodGet, srv.URL+"/v1/webhooks", nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer trb_nope")
+		req.Header.Set("X-Forwarded-For", fmt.Sprintf("203.0.113.%d", i))
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+	}
+	require.EqualValues(t, 3, acc.lookups.Load())
 }

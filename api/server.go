@@ -74,7 +74,8 @@ func New(d Deps) *Server {
 	// Client IPs come from the peer address unless api.trusted_proxies names
 	// the proxies whose X-Forwarded-For is believed.
 	if err := s.engine.SetTrustedProxies(a.TrustedProxies); err != nil {
-		d.Logger.Error("api.trusted_proxies", "err", err)
+		d.Logger.Error("api.trusted_proxies ignored: trusting no proxy", "err", err)
+		_ = s.engine.SetTrustedProxies(nil)
 	}
 	s.engine.Use(s.requestID, s.recover, s.logAndMeasure, s.securityHeaders, s.validInput, s.limitBody)
 	s.engine.NoRoute(func(c *gin.Context) { fail(c, errNotFoundRoute) })
