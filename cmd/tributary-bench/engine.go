@@ -178,10 +178,11 @@ func (e *engineProc) tail() string {
 func (e *engineProc) stop() {
 	_ = e.cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case <-e.done:
+	case err := <-e.done:
+		e.done <- err
 	case <-time.After(20 * time.Second):
 		_ = e.cmd.Process.Kill()
-		<-e.done
+		e.done <- <-e.done
 	}
 }
 

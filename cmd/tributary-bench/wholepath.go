@@ -164,7 +164,12 @@ func runWhole(ctx context.Context, o wholeOptions, sc wholeScenario) (*wholeResu
 			res.capped = true
 			break
 		}
-		time.Sleep(20 * time.Millisecond)
+		select {
+		case err := <-e.done:
+			e.done <- err
+			return nil, fmt.Errorf("the engine exited during the run (%v): %s", err, e.tail())
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 	if res.capped {
 		res.queuedInbox, res.queuedDeliveries, _ = queued(ctx, sch.url)
