@@ -136,6 +136,14 @@ type Stats struct {
 	LastStatusCode       *int       `json:"lastStatusCode"`
 }
 
+// Stats queries: the counts read only idx_deliveries_sub_status (no table
+// rows on PostgreSQL once vacuumed), over the deliveries retention keeps; the
+// last attempt is one backward probe of idx_attempts_sub_time.
+const (
+	statsCountsSQL      = `SELECT status, count(*) AS n FROM deliveries WHERE subscription_id = ? GROUP BY status`
+	statsLastAttemptSQL = `SELECT * FROM attempts WHERE subscription_id = ? ORDER BY attempted_at DESC, id DESC LIMIT 1`
+)
+
 // SubscriptionStats counts a subscription's deliveries by state; failed
 // counts deliveries waiting for a retry and dead letters.
 func (s *Service) SubscriptionStats(ctx context.Context, accountID, id string) (*Stats, error) {
@@ -147,8 +155,7 @@ func (s *Service) SubscriptionStats(ctx context.Context, accountID, id string) (
 		Status string
 		N      int64
 	}
-	if err := db.Model(&models.Delivery{}).Select("status, count(*) AS n").Where("subscription_id = ?", id).
-		Group("status").Scan(&counts).Error; err != nil {
+	if err := db.Raw(statsCountsSQL, id).Scan(&counts).Error; err != nil {
 		return nil, fmt.Errorf("count deliveries: %w", err)
 	}
 	st := &Stats{}
@@ -167,7 +174,7 @@ func (s *Service) SubscriptionStats(ctx context.Context, accountID, id string) (
 		}
 	}
 	var last models.Attempt
-	err := db.Where("subscription_id = ?", id).Order("attempted_at DESC, id DESC").Take(&last).Error
+	err := db.Raw(statsLastAttemptSQL, id).Take(&last).Error
 	if err == nil {
 		t := last.AttemptedAt.UTC()
 		status := "failed"

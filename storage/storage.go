@@ -232,3 +232,15 @@ func cmpOr(v, d int) int {
 	}
 	return v
 }
+
+// BatchDeleteSQL is a DELETE of the rows of table whose ids selectIDs (a
+// SELECT id ... LIMIT query, with its own parameters) returns. On PostgreSQL
+// the ids are collected first and deleted by primary key: with
+// "id IN (subquery)" the planner may hash the batch and read the whole table
+// to match it, so every batch would cost as much as the table.
+func BatchDeleteSQL(db *gorm.DB, table, selectIDs string) string {
+	if IsPostgres(db) {
+		return "DELETE FROM " + table + " WHERE id = ANY(ARRAY(" + selectIDs + "))"
+	}
+	return "DELETE FROM " + table + " WHERE id IN (" + selectIDs + ")"
+}

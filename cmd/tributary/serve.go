@@ -223,6 +223,7 @@ func serve(ctx context.Context, c *config.Config, ready func(addr string)) error
 		sched, err := schedule.New(schedule.Config{DB: pools.capture, Runner: runner, Accounts: accts, Tick: c.Scheduler.Tick, Lease: c.Scheduler.Lease,
 			Concurrency: c.Scheduler.Concurrency, DefaultInterval: c.Scheduler.DefaultPollInterval,
 			MinInterval: c.Scheduler.MinPollInterval, AdminMinInterval: c.Scheduler.MinAdminPollInterval, Jitter: c.Scheduler.Jitter, Logger: log,
+			RunRetention: c.Retention,
 			Maintenance: []func(context.Context, time.Time) error{func(ctx context.Context, now time.Time) error {
 				if c.Retention <= 0 {
 					return nil

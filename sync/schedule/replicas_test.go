@@ -193,6 +193,7 @@ func TestMaintain(t *testing.T) {
 	storagetest.Each(t, func(t *testing.T, db *gorm.DB) {
 		var tasks []time.Time
 		b := setup(t, db, func(c *Config) {
+			c.RunRetention = 30 * 24 * time.Hour
 			c.Maintenance = append(c.Maintenance, func(_ context.Context, now time.Time) error {
 				tasks = append(tasks, now)
 				return nil
@@ -228,9 +229,16 @@ func TestMaintain(t *testing.T) {
 			require.NoError(t, db.Create(&models.ConnectSession{ID: s.id, AccountID: b.accID, App: "fake", UserID: "u",
 				RedirectURL: "https://x.test/", State: s.id, VerifierEnc: []byte("x"), Params: "{}", ExpiresAt: s.expires, UsedAt: s.used}).Error)
 		}
+		runs := map[string]time.Duration{"run_old": 31 * 24 * time.Hour, "run_recent": 29 * 24 * time.Hour}
+		for id, age := range runs {
+			require.NoError(t, db.Create(&models.SyncRun{ID: id, AccountID: b.accID, ConnectionID: "con_x", StartedAt: now.Add(-age), Status: "completed"}).Error)
+		}
 		swept, err := b.sched.Maintain(context.Background())
 		require.NoError(t, err)
-		assert.Equal(t, Swept{InboxItems: 1, ConnectSessions: 1}, swept)
+		assert.Equal(t, Swept{InboxItems: 1, ConnectSessions: 1, SyncRuns: 1}, swept)
+		var kept []string
+		require.NoError(t, db.Model(&models.SyncRun{}).Pluck("id", &kept).Error)
+		assert.Equal(t, []string{"run_recent"}, kept, "sync runs are pruned with the delivery history")
 		assert.Equal(t, []time.Time{t0}, tasks, "further retention tasks run with the scheduler's clock")
 		for _, it := range inbox {
 			var n int64

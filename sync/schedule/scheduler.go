@@ -96,6 +96,9 @@ type Config struct {
 	InboxRetention time.Duration
 	// SessionRetention keeps expired, unused connect sessions (1 day).
 	SessionRetention time.Duration
+	// RunRetention keeps sync_runs rows (0: forever); serve passes the
+	// delivery-history retention.
+	RunRetention time.Duration
 	// Maintenance are further retention tasks run by the maintenance job
 	// after its own sweeps (forwarding's delivery-history pruning).
 	Maintenance []func(ctx context.Context, now time.Time) error
