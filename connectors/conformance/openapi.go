@@ -172,10 +172,28 @@ func checkBodyKeys(rb *openapi3.RequestBody, contentType string, body []byte) er
 	return nil
 }
 
+// Checker checks one request against a provider's documentation.
+type Checker interface {
+	Check(r *http.Request, body []byte) error
+}
+
+// SpecChecker adapts a Spec to Checker.
+type SpecChecker struct{ Spec *Spec }
+
+// Check implements Checker.
+func (s SpecChecker) Check(r *http.Request, body []byte) error {
+	return s.Spec.Check(r.Context(), r, body)
+}
+
+func parseForm(body []byte) (url.Values, error) { return url.ParseQuery(string(body)) }
+
 // SpecRecorder is an http.RoundTripper that checks every request against a
 // Spec before sending it on, and keeps what did not conform.
 type SpecRecorder struct {
 	Spec *Spec
+	// Docs, when Spec is nil, checks requests against documented
+	// resources instead (providers without an OpenAPI document).
+	Docs Checker
 	Next http.RoundTripper
 	// Skip exempts requests (e.g. endpoints outside the spec set).
 	Skip func(*http.Request) bool
@@ -201,7 +219,12 @@ func (s *SpecRecorder) RoundTrip(r *http.Request) (*http.Response, error) {
 		r.Body = io.NopCloser(bytes.NewReader(b))
 	}
 	if s.Skip == nil || !s.Skip(r) {
-		err := s.Spec.Check(r.Context(), r, body)
+		var err error
+		if s.Spec != nil {
+			err = s.Spec.Check(r.Context(), r, body)
+		} else {
+			err = s.Docs.Check(r, body)
+		}
 		s.mu.Lock()
 		if s.seen == nil {
 			s.seen = map[string]bool{}
@@ -218,7 +241,7 @@ func (s *SpecRecorder) RoundTrip(r *http.Request) (*http.Response, error) {
 		next = http.DefaultTransport
 	}
 	resp, err := next.RoundTrip(r)
-	if err != nil || !s.CheckResponses || (s.Skip != nil && s.Skip(r)) {
+	if err != nil || !s.CheckResponses || s.Spec == nil || (s.Skip != nil && s.Skip(r)) {
 		return resp, err
 	}
 	data, rerr := io.ReadAll(resp.Body)

@@ -101,7 +101,10 @@ func (k *Connector) ListChanges(ctx context.Context, c *connectors.Conn, req con
 		}
 		covered = t
 	}
-	q := url.Values{"limit": {strconv.Itoa(limit)}, "order": {"updated_at asc"}}
+	// No "order" parameter: Shopify's REST docs do not list one for these
+	// resources, so pages come in Shopify's own order and the cursor only
+	// moves when the listing completes.
+	q := url.Values{"limit": {strconv.Itoa(limit)}}
 	if req.Object == models.ObjectOrders {
 		q.Set("status", "any")
 	}
@@ -109,8 +112,6 @@ func (k *Connector) ListChanges(ctx context.Context, c *connectors.Conn, req con
 		q.Set("updated_at_min", covered.Add(-Lookback).Format(time.RFC3339))
 	}
 	var (
-		ordered  = true
-		last     time.Time
 		maxSeen  time.Time
 		seenInfo = map[string]bool{}
 	)
@@ -132,16 +133,11 @@ func (k *Connector) ListChanges(ctx context.Context, c *connectors.Conn, req con
 		}
 		seenInfo[next] = true
 		for _, r := range recs {
-			u := r.RemoteUpdatedAt
-			if u.Before(last) {
-				ordered = false
-			}
-			last = u
-			if u.After(maxSeen) {
+			if u := r.RemoteUpdatedAt; u.After(maxSeen) {
 				maxSeen = u
 			}
 		}
-		if (ordered || next == "") && maxSeen.After(covered) {
+		if next == "" && maxSeen.After(covered) {
 			covered = maxSeen
 		}
 		cur := req.Cursor
