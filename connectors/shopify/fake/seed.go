@@ -23,7 +23,18 @@ func template(resource string, s *Server) map[string]any {
 			"financial_status": "paid", "fulfillment_status": nil, "cancelled_at": nil, "cancel_reason": nil,
 			"closed_at": nil, "confirmed": true, "test": false, "tags": "", "note": nil,
 			"processed_at": fmtTime(s.nowLocked()),
-			"customer":     map[string]any{"id": 207119551, "email": "bob.norman@mail.example.com", "first_name": "Bob", "last_name": "Norman"},
+			"phone":        "+557734881234",
+			"customer":     map[string]any{"id": 207119551, "email": "bob.norman@mail.example.com", "first_name": "Bob", "last_name": "Norman", "phone": "+16136120707"},
+			"billing_address": map[string]any{
+				"first_name": "Bob", "last_name": "Norman", "name": "Bob Norman", "address1": "Chestnut Street 92", "address2": "",
+				"city": "Louisville", "province": "Kentucky", "province_code": "KY", "zip": "40202", "country": "United States",
+				"country_code": "US", "phone": "+1(502)-459-2181", "company": nil,
+			},
+			"shipping_lines": []any{map[string]any{"id": 369256396, "code": "Standard", "title": "Standard Shipping", "price": "4.99", "source": "shopify"}},
+			"total_shipping_price_set": map[string]any{
+				"shop_money":        map[string]any{"amount": "4.99", "currency_code": "USD"},
+				"presentment_money": map[string]any{"amount": "4.99", "currency_code": "USD"},
+			},
 			"line_items": []any{map[string]any{
 				"id": 466157049, "product_id": 632910392, "variant_id": 39072856, "sku": "IPOD2008GREEN",
 				"title": "IPod Nano - 8gb", "variant_title": "green", "name": "IPod Nano - 8gb - green",
