@@ -76,3 +76,29 @@ func TestBadValuesNameTheKey(t *testing.T) {
 		})
 	}
 }
+
+func TestPoolsPerRole(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cpus int
+		set  func(*config.Config)
+		want config.Pool
+	}{
+		{"2 CPUs", 2, nil, config.Pool{API: 8, Capture: 8, Dispatcher: 5}},
+		{"32 CPUs", 32, nil, config.Pool{API: 64, Capture: 22, Dispatcher: 20}},
+		{"configured", 2, func(c *config.Config) { c.Database.Pool = config.Pool{API: 3, Capture: 4, Dispatcher: 6} }, config.Pool{API: 3, Capture: 4, Dispatcher: 6}},
+		{"capture follows its workers", 2, func(c *config.Config) { c.Inbound.Workers, c.Scheduler.Concurrency = 6, 10 }, config.Pool{API: 8, Capture: 18, Dispatcher: 5}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := config.Default()
+			if tc.set != nil {
+				tc.set(&c)
+			}
+			require.NoError(t, c.Validate())
+			require.Equal(t, tc.want, c.Pools(tc.cpus))
+		})
+	}
+	c := config.Default()
+	c.Database.Pool.Dispatcher = -1
+	require.ErrorContains(t, c.Validate(), "database.pool.dispatcher")
+}
