@@ -185,6 +185,16 @@ type WebhookReceiver interface {
 	ParseWebhook(r *InboundRequest) ([]Notice, error)
 }
 
+// WebhookKeyer is optional for a WebhookReceiver: the notices of a verified
+// request with their identity only (EventID, ExternalID, Object, RemoteID,
+// Deleted; no Record), read without normalizing the body. The inbox needs
+// only these to store a request (dedup and ordering keys) and acknowledge
+// it; ParseWebhook still runs when the stored item is processed. The
+// identity must equal ParseWebhook's.
+type WebhookKeyer interface {
+	WebhookKeys(r *InboundRequest) ([]Notice, error)
+}
+
 // Fetcher reads full records by id (batch read) for thin notices.
 type Fetcher interface {
 	FetchRecords(ctx context.Context, c *Conn, object string, remoteIDs []string) ([]models.Record, error)

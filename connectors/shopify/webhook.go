@@ -1,6 +1,7 @@
 package shopify
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/hmac"
@@ -142,32 +143,11 @@ var ErrTopicMismatch = errors.New("shopify webhook: body does not match its topi
 // topic keeps them apart) or, without an event id, X-Shopify-Webhook-Id.
 // app/uninstalled and topics of other resources yield no notice.
 func (k *Connector) ParseWebhook(r *connectors.InboundRequest) ([]connectors.Notice, error) {
-	if r == nil {
-		return nil, errors.New("shopify webhook: no request")
+	n, topic, resource, action, err := headerNotice(r)
+	if err != nil || n == nil {
+		return []connectors.Notice{}, err
 	}
-	topic := strings.ToLower(strings.TrimSpace(header(r.Header, HeaderTopic)))
-	if topic == "" {
-		return nil, fmt.Errorf("shopify webhook: missing %s", HeaderTopic)
-	}
-	resource, action, _ := strings.Cut(topic, "/")
-	object, ok := topicObject[resource]
-	if !ok {
-		return []connectors.Notice{}, nil
-	}
-	shop, err := NormalizeShop(header(r.Header, HeaderShopDomain))
-	if err != nil {
-		return nil, fmt.Errorf("shopify webhook %s: %s: %w", topic, HeaderShopDomain, err)
-	}
-	eventID := header(r.Header, HeaderEventID)
-	if eventID != "" {
-		eventID += ":" + topic
-	} else {
-		eventID = header(r.Header, HeaderWebhookID)
-	}
-	if eventID == "" {
-		return nil, fmt.Errorf("shopify webhook %s: missing %s and %s", topic, HeaderEventID, HeaderWebhookID)
-	}
-	n := connectors.Notice{EventID: eventID, ExternalID: shop, Object: object}
+	object := n.Object
 	if v := header(r.Header, HeaderTriggeredAt); v != "" {
 		if t, err := parseTime(v); err == nil {
 			n.OccurredAt = t.UTC()
@@ -203,7 +183,87 @@ func (k *Connector) ParseWebhook(r *connectors.InboundRequest) ([]connectors.Not
 	if n.OccurredAt.IsZero() {
 		n.OccurredAt = cmp.Or(r.ReceivedAt, k.now()).UTC()
 	}
-	return []connectors.Notice{n}, nil
+	return []connectors.Notice{*n}, nil
+}
+
+// headerNotice reads what the headers say of a delivery: the notice without
+// its record (nil for topics of other resources), the topic, its resource
+// and action.
+func headerNotice(r *connectors.InboundRequest) (n *connectors.Notice, topic, resource, action string, err error) {
+	if r == nil {
+		return nil, "", "", "", errors.New("shopify webhook: no request")
+	}
+	topic = strings.ToLower(strings.TrimSpace(header(r.Header, HeaderTopic)))
+	if topic == "" {
+		return nil, "", "", "", fmt.Errorf("shopify webhook: missing %s", HeaderTopic)
+	}
+	resource, action, _ = strings.Cut(topic, "/")
+	object, ok := topicObject[resource]
+	if !ok {
+		return nil, topic, resource, action, nil
+	}
+	shop, err := NormalizeShop(header(r.Header, HeaderShopDomain))
+	if err != nil {
+		return nil, "", "", "", fmt.Errorf("shopify webhook %s: %s: %w", topic, HeaderShopDomain, err)
+	}
+	eventID := header(r.Header, HeaderEventID)
+	if eventID != "" {
+		eventID += ":" + topic
+	} else {
+		eventID = header(r.Header, HeaderWebhookID)
+	}
+	if eventID == "" {
+		return nil, "", "", "", fmt.Errorf("shopify webhook %s: missing %s and %s", topic, HeaderEventID, HeaderWebhookID)
+	}
+	return &connectors.Notice{EventID: eventID, ExternalID: shop, Object: object}, topic, resource, action, nil
+}
+
+// WebhookKeys implements connectors.WebhookKeyer: the notice of a delivery
+// from its headers and the body's top-level "id" alone (Shopify puts it
+// first), without normalizing the resource. A body whose shape ParseWebhook
+// would refuse is not judged here: the processor's ParseWebhook does.
+func (k *Connector) WebhookKeys(r *connectors.InboundRequest) ([]connectors.Notice, error) {
+	n, topic, _, action, err := headerNotice(r)
+	if err != nil || n == nil {
+		return []connectors.Notice{}, err
+	}
+	id, err := topLevelID(r.Body)
+	if err != nil {
+		return nil, fmt.Errorf("shopify webhook %s: %w", topic, err)
+	}
+	n.RemoteID, n.Deleted = id, action == "delete"
+	return []connectors.Notice{*n}, nil
+}
+
+// topLevelID returns the text of the top-level "id" of a JSON object,
+// reading only as far as it.
+func topLevelID(body []byte) (string, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return "", errors.New("body is not a JSON object")
+	}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return "", fmt.Errorf("malformed body: %w", err)
+		}
+		if t == "id" {
+			var id flexString
+			if err := dec.Decode(&id); err != nil {
+				return "", fmt.Errorf("malformed id: %w", err)
+			}
+			if id == "" {
+				return "", errors.New("body has no id")
+			}
+			return string(id), nil
+		}
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return "", fmt.Errorf("malformed body: %w", err)
+		}
+	}
+	return "", errors.New("body has no id")
 }
 
 // webhookEnvelope is a REST webhook subscription.

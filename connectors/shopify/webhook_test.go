@@ -253,3 +253,42 @@ func TestDeleteTopicMustMatchBody(t *testing.T) {
 		require.True(t, ns[0].Deleted && ns[0].ConfirmDeletion, topic)
 	}
 }
+
+// WebhookKeys gives the identity ParseWebhook gives, from the headers and
+// the top-level id, without the record.
+func TestWebhookKeysMatchParse(t *testing.T) {
+	k := New(connectors.AppConfig{ClientSecret: "s"})
+	body := orderBody(t)
+	for name, r := range map[string]*connectors.InboundRequest{
+		"orders/create":   inbound("orders/create", body, map[string]string{"X-Shopify-Event-Id": "e1"}),
+		"orders/updated":  inbound("orders/updated", body, nil),
+		"id not first":    inbound("customers/update", []byte(`{"first_name":"Bob","nested":{"id":9},"id":207119551}`), nil),
+		"orders/delete":   inbound("orders/delete", []byte(`{"id":788032119674292922}`), nil),
+		"other resources": inbound("app/uninstalled", []byte(`{"id":1}`), nil),
+	} {
+		t.Run(name, func(t *testing.T) {
+			want, err := k.ParseWebhook(r)
+			require.NoError(t, err)
+			got, err := k.WebhookKeys(r)
+			require.NoError(t, err)
+			require.Len(t, got, len(want))
+			for i := range want {
+				require.Nil(t, got[i].Record)
+				require.Equal(t, [5]any{want[i].EventID, want[i].ExternalID, want[i].Object, want[i].RemoteID, want[i].Deleted},
+					[5]any{got[i].EventID, got[i].ExternalID, got[i].Object, got[i].RemoteID, got[i].Deleted})
+			}
+		})
+	}
+	for name, r := range map[string]*connectors.InboundRequest{
+		"no topic":     {Header: http.Header{HeaderShopDomain: {"a.myshopify.com"}, HeaderWebhookID: {"w"}}, Body: body},
+		"garbage":      inbound("orders/create", []byte(`{"id":`), nil),
+		"not object":   inbound("orders/create", []byte(`[1]`), nil),
+		"no id":        inbound("products/create", []byte(`{"title":"x"}`), nil),
+		"object as id": inbound("products/create", []byte(`{"id":{"x":1}}`), nil),
+	} {
+		t.Run("error: "+name, func(t *testing.T) {
+			_, err := k.WebhookKeys(r)
+			require.Error(t, err)
+		})
+	}
+}

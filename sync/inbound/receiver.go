@@ -121,7 +121,15 @@ func (r *Receiver) Receive(ctx context.Context, app string, req *connectors.Inbo
 		r.log().WarnContext(ctx, "inbound webhook refused", "app", app, "err", err)
 		return models.Errorf(models.ErrCodeUnauthorized, "invalid webhook signature")
 	}
-	notices, perr := wr.ParseWebhook(req)
+	// Only the keys are needed now: a connector that can tell them without
+	// normalizing the body does (ParseWebhook runs when the item is processed).
+	var notices []connectors.Notice
+	var perr error
+	if k, ok := wr.(connectors.WebhookKeyer); ok {
+		notices, perr = k.WebhookKeys(req)
+	} else {
+		notices, perr = wr.ParseWebhook(req)
+	}
 	if perr != nil {
 		r.log().WarnContext(ctx, "inbound webhook verified but does not parse; stored for the record", "app", app, "err", perr)
 	}
