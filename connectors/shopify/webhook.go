@@ -1,7 +1,6 @@
 package shopify
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"crypto/hmac"
@@ -235,35 +234,82 @@ func (k *Connector) WebhookKeys(r *connectors.InboundRequest) ([]connectors.Noti
 	return []connectors.Notice{*n}, nil
 }
 
-// topLevelID returns the text of the top-level "id" of a JSON object,
-// reading only as far as it.
+// topLevelID returns the text of the top-level "id" of a JSON object. It
+// scans the bytes once, skipping nested values without decoding them (an
+// order body is ~17 kB; decoding it to find the id cost as much as
+// normalizing it), and decodes only the id's value.
 func topLevelID(body []byte) (string, error) {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+	i := skipSpace(body, 0)
+	if i >= len(body) || body[i] != '{' {
 		return "", errors.New("body is not a JSON object")
 	}
-	for dec.More() {
-		t, err := dec.Token()
-		if err != nil {
-			return "", fmt.Errorf("malformed body: %w", err)
-		}
-		if t == "id" {
-			var id flexString
-			if err := dec.Decode(&id); err != nil {
-				return "", fmt.Errorf("malformed id: %w", err)
+	depth := 0
+	for i < len(body) {
+		switch c := body[i]; c {
+		case '{', '[':
+			depth++
+			i++
+		case '}', ']':
+			depth--
+			i++
+		case '"':
+			end, err := stringEnd(body, i)
+			if err != nil {
+				return "", err
 			}
-			if id == "" {
-				return "", errors.New("body has no id")
+			key := body[i : end+1]
+			i = skipSpace(body, end+1)
+			if depth == 1 && i < len(body) && body[i] == ':' && string(key) == `"id"` {
+				v := skipSpace(body, i+1)
+				e := v
+				if e < len(body) && body[e] == '"' {
+					if e, err = stringEnd(body, e); err != nil {
+						return "", err
+					}
+					e++
+				} else {
+					for e < len(body) && !strings.ContainsRune(",}] \t\r\n", rune(body[e])) {
+						e++
+					}
+				}
+				var id flexString
+				if err := json.Unmarshal(body[v:e], &id); err != nil {
+					return "", fmt.Errorf("malformed id: %w", err)
+				}
+				if id == "" {
+					return "", errors.New("body has no id")
+				}
+				return string(id), nil
 			}
-			return string(id), nil
+		default:
+			i++
 		}
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
-			return "", fmt.Errorf("malformed body: %w", err)
+		if depth == 0 {
+			break
 		}
 	}
 	return "", errors.New("body has no id")
+}
+
+// stringEnd returns the index of the quote closing the JSON string that
+// opens at body[start].
+func stringEnd(body []byte, start int) (int, error) {
+	for j := start + 1; j < len(body); j++ {
+		switch body[j] {
+		case '\\':
+			j++
+		case '"':
+			return j, nil
+		}
+	}
+	return 0, errors.New("malformed body: unterminated string")
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
 }
 
 // webhookEnvelope is a REST webhook subscription.

@@ -263,6 +263,7 @@ func TestWebhookKeysMatchParse(t *testing.T) {
 		"orders/create":   inbound("orders/create", body, map[string]string{"X-Shopify-Event-Id": "e1"}),
 		"orders/updated":  inbound("orders/updated", body, nil),
 		"id not first":    inbound("customers/update", []byte(`{"first_name":"Bob","nested":{"id":9},"id":207119551}`), nil),
+		"tricky strings":  inbound("customers/update", []byte(`{"note":"a \\\"}\" {\"id\":1","extra":[{"id":2},"]"], "id" : "207119551" }`), nil),
 		"orders/delete":   inbound("orders/delete", []byte(`{"id":788032119674292922}`), nil),
 		"other resources": inbound("app/uninstalled", []byte(`{"id":1}`), nil),
 	} {
