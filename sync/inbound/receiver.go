@@ -39,7 +39,6 @@ import (
 	"time"
 
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 
 	"github.com/tributary/tributary/connectors"
 	"github.com/tributary/tributary/internal/dbtext"
@@ -165,10 +164,11 @@ func (r *Receiver) Receive(ctx context.Context, app string, req *connectors.Inbo
 		ReceivedAt:    received,
 		NextAttemptAt: now,
 	}
-	res := r.DB.WithContext(ctx).Clauses(clause.OnConflict{
-		Columns:   []clause.Column{{Name: "app"}, {Name: "dedup_key"}},
-		DoNothing: true,
-	}).Create(&item)
+	// One statement, the request's only write (no reflection on the hot path).
+	res := r.DB.WithContext(ctx).Exec(`INSERT INTO inbox_items
+  (id, app, dedup_key, method, url, header, body, received_at, next_attempt_at, lease_token, attempts, last_error, order_key)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, '', 0, '', ?) ON CONFLICT (app, dedup_key) DO NOTHING`,
+		item.ID, item.App, item.DedupKey, item.Method, item.URL, item.Header, item.Body, item.ReceivedAt, item.NextAttemptAt, item.OrderKey)
 	if res.Error != nil {
 		if storage.IsUniqueViolation(res.Error) {
 			return r.duplicate(ctx, app, item.DedupKey)
