@@ -220,7 +220,7 @@ func serve(ctx context.Context, c *config.Config, ready func(addr string)) error
 		workers.Go(func() { proc.Run(bg, time.Second) })
 		runner := &poll.Runner{DB: pools.capture, Apps: apps, Opener: conns, Publisher: fwd, Reconciler: rec, Logger: log,
 			FullScanEvery: c.Scheduler.FullScanEvery, PageSize: c.Scheduler.PageSize, BaselineSkew: c.Scheduler.BaselineSkew}
-		sched, err := schedule.New(schedule.Config{DB: pools.capture, Runner: runner, Accounts: accts, Tick: c.Scheduler.Tick, Lease: c.Scheduler.Lease,
+		sched, err := schedule.New(schedule.Config{DB: pools.capture, Runner: runner, Observe: schedule.NewPollMetrics(reg), Accounts: accts, Tick: c.Scheduler.Tick, Lease: c.Scheduler.Lease,
 			Concurrency: c.Scheduler.Concurrency, DefaultInterval: c.Scheduler.DefaultPollInterval,
 			MinInterval: c.Scheduler.MinPollInterval, AdminMinInterval: c.Scheduler.MinAdminPollInterval, Jitter: c.Scheduler.Jitter, Logger: log,
 			RunRetention: c.Retention,

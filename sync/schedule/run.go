@@ -14,10 +14,14 @@ func (s *Scheduler) run(parent context.Context, c *models.Connection) {
 	ctx, cancel := context.WithTimeout(parent, s.cfg.RunTimeout)
 	defer cancel()
 	stop := s.heartbeat(ctx, c)
+	start := time.Now()
 	res, err := s.runSafely(ctx, c)
 	stop()
 	if err != nil && res.Status == "" {
 		res.Status, res.Error = poll.RunFailed, err.Error()
+	}
+	if s.cfg.Observe != nil {
+		s.cfg.Observe(res.Status, time.Since(start))
 	}
 	// The finish ends the lease; a transient failure (a dropped connection)
 	// is retried, otherwise the connection would stay "syncing" until the

@@ -99,6 +99,9 @@ type Config struct {
 	// RunRetention keeps sync_runs rows (0: forever); serve passes the
 	// delivery-history retention.
 	RunRetention time.Duration
+	// Observe, when set, is told each finished poll's status and duration
+	// (NewPollMetrics gives one that feeds Prometheus).
+	Observe func(status string, took time.Duration)
 	// Maintenance are further retention tasks run by the maintenance job
 	// after its own sweeps (forwarding's delivery-history pruning).
 	Maintenance []func(ctx context.Context, now time.Time) error
