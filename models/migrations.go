@@ -49,5 +49,6 @@ func Tables() []any {
 	all = append(all, forwardingTables()...)
 	all = append(all, syncTables()...)
 	all = append(all, secretTables()...)
+	all = append(all, sweepTables()...)
 	return all
 }

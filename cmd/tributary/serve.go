@@ -234,6 +234,12 @@ func serve(ctx context.Context, c *config.Config, ready func(addr string)) error
 				}
 				return err
 			}, func(ctx context.Context, now time.Time) error {
+				n, err := reconcile.SweepSnapshots(ctx, pools.capture, 1000)
+				if err == nil && n > 0 {
+					log.Info("snapshots of deleted connections removed", "snapshots", n)
+				}
+				return err
+			}, func(ctx context.Context, now time.Time) error {
 				n, err := fwd.PruneSigningKeys(ctx, now.Add(-c.Signing.RetiredKeyGrace))
 				if err == nil && n > 0 {
 					log.Info("signing keys retired longer than signing.retired_key_grace deleted", "keys", n)

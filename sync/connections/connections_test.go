@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/tributary/tributary/accounts"
 	"github.com/tributary/tributary/models"
 	"github.com/tributary/tributary/storage/storagetest"
+	"github.com/tributary/tributary/sync/reconcile"
 )
 
 func TestCreateGetList(t *testing.T) {
@@ -239,19 +241,34 @@ func TestDelete(t *testing.T) {
 		v := b.createCred(t, b.accA, "u1")
 		other := b.createCred(t, b.accA, "u2")
 		for _, id := range []string{v.ID, other.ID} {
-			require.NoError(t, db.Create(&models.Snapshot{ConnectionID: id, Object: "contacts", RemoteID: "1", ContentHash: "h", RemoteUpdatedAt: t0}).Error)
+			for i := range 25 {
+				require.NoError(t, db.Create(&models.Snapshot{ConnectionID: id, Object: "contacts", RemoteID: fmt.Sprint(i), ContentHash: "h", RemoteUpdatedAt: t0}).Error)
+			}
 		}
 		require.NoError(t, b.svc.Delete(ctx, b.accA, v.ID))
+		// The request only schedules the snapshots' removal; the maintenance
+		// job sweeps them in batches.
+		var n int64
+		require.NoError(t, db.Model(&models.Snapshot{}).Where("connection_id = ?", v.ID).Count(&n).Error)
+		assert.EqualValues(t, 25, n, "snapshots are not deleted inside the request")
+		swept, err := reconcile.SweepSnapshots(ctx, db, 10)
+		require.NoError(t, err)
+		assert.EqualValues(t, 25, swept)
+		require.NoError(t, db.Model(&models.SnapshotSweep{}).Count(&n).Error)
+		assert.Zero(t, n, "the sweep is done")
+		swept, err = reconcile.SweepSnapshots(ctx, db, 10)
+		require.NoError(t, err)
+		assert.Zero(t, swept)
 
 		require.Len(t, b.cred.unsubscribed, 1)
 		assert.Equal(t, v.ID, b.cred.unsubscribed[0].ID)
 		assert.Equal(t, "good", b.cred.unsubscribed[0].Credentials["api_key"])
 		assert.Equal(t, "hook-"+v.ID, b.cred.unsubscribed[0].Metadata["hook_id"])
-		_, err := b.svc.Get(ctx, b.accA, v.ID)
+		_, err = b.svc.Get(ctx, b.accA, v.ID)
 		assert.True(t, models.IsNotFound(err))
 		var snaps []models.Snapshot
 		require.NoError(t, db.Find(&snaps).Error)
-		require.Len(t, snaps, 1)
+		require.Len(t, snaps, 25)
 		assert.Equal(t, other.ID, snaps[0].ConnectionID)
 
 		ev := b.pub.last()

@@ -186,7 +186,8 @@ func (s *Service) SyncNow(ctx context.Context, accountID, id string) error {
 	return models.Errorf(models.ErrCodeConflict, "connection %s is syncing now", id)
 }
 
-// Delete removes an account's connection and its snapshots and publishes
+// Delete removes an account's connection, schedules the removal of its
+// snapshots (the maintenance job deletes them in batches) and publishes
 // connection/deleted, in one transaction; then it removes the provider-side
 // webhook subscription (best effort: a failure is logged). Runs and inbound
 // processing treat the vanished row as "stop".
@@ -221,7 +222,7 @@ func (s *Service) Delete(ctx context.Context, accountID, id string) error {
 		if res.RowsAffected == 0 {
 			return notFound(id)
 		}
-		if err := reconcile.DeleteSnapshots(tx, id); err != nil {
+		if err := reconcile.DeleteSnapshots(tx, id, s.now()); err != nil {
 			return err
 		}
 		if err := s.publisher.Publish(ctx, tx, accountID, ev); err != nil {

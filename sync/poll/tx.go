@@ -177,7 +177,6 @@ func (r *Runner) nextGeneration(ctx context.Context, st *run) (int64, error) {
 // or earlier where the provider covered less).
 func (r *Runner) endPass(ctx context.Context, st *run, object string, gen int64, silent baseline, passStart, deletedUntil time.Time,
 	cursors map[string]string, deletionsSeen bool) error {
-	var counts Counts
 	val := passStart.Format(time.RFC3339Nano)
 	set := map[string]string{}
 	if deletionsSeen {
@@ -186,32 +185,51 @@ func (r *Runner) endPass(ctx context.Context, st *run, object string, gen int64,
 	if gen > 0 {
 		set[scannedKey(object)] = val
 	}
-	err := r.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		counts = Counts{}
-		c, err := lockConn(tx, st)
-		if err != nil {
-			return err
-		}
-		if gen > 0 {
-			changes, err := r.reconciler().MarkUnseenDeleted(tx, st.conn.ID, object, gen)
+	// A full scan's deletions are marked and published in batches, one
+	// transaction each (bounded however many records vanished); the last
+	// batch also moves the cursors, so a pass stopped part-way is redone.
+	after := ""
+	for {
+		var counts Counts
+		var next string
+		err := r.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			counts, next = Counts{}, ""
+			c, err := lockConn(tx, st)
 			if err != nil {
 				return err
 			}
-			if err := r.publishChanges(ctx, tx, st, changes, silent, &counts); err != nil {
-				return err
+			if gen > 0 {
+				var changes []reconcile.Change
+				changes, next, err = r.reconciler().MarkUnseenDeletedBatch(tx, st.conn.ID, object, gen, after, unseenBatch)
+				if err != nil {
+					return err
+				}
+				if err := r.publishChanges(ctx, tx, st, changes, silent, &counts); err != nil {
+					return err
+				}
 			}
+			if next != "" {
+				return nil
+			}
+			return writeCursors(tx, c, set)
+		})
+		if err != nil {
+			return fmt.Errorf("end pass: %w", err)
 		}
-		return writeCursors(tx, c, set)
-	})
-	if err != nil {
-		return fmt.Errorf("end pass: %w", err)
+		st.counts.add(counts)
+		if next == "" {
+			break
+		}
+		after = next
 	}
 	for k, v := range set {
 		cursors[k] = v
 	}
-	st.counts.add(counts)
 	return nil
 }
+
+// unseenBatch bounds the deletions one transaction of endPass marks.
+var unseenBatch = reconcile.UnseenBatch
 
 // runPayload is the DataPayload of sync/completed and sync/failed.
 type runPayload struct {

@@ -43,6 +43,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/tributary/tributary/models"
+	"github.com/tributary/tributary/storage"
 )
 
 // Change kinds.
@@ -373,23 +374,71 @@ func (r *Reconciler) applyOne(tx *gorm.DB, st *store, p prepared, generation int
 // the connection's object not stamped with generation (or a later one) and not
 // yet deleted is marked deleted, and a deleted change is returned for each.
 // Call it only when the scan finished; a partial scan must delete nothing.
+// It runs every batch in tx; callers with many records use
+// MarkUnseenDeletedBatch, one transaction per batch.
 func (r *Reconciler) MarkUnseenDeleted(tx *gorm.DB, connectionID, object string, generation int64) ([]Change, error) {
+	var out []Change
+	after := ""
+	for {
+		cs, next, err := r.MarkUnseenDeletedBatch(tx, connectionID, object, generation, after, UnseenBatch)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, cs...)
+		if next == "" {
+			return out, nil
+		}
+		after = next
+	}
+}
+
+// markUnseenPG is MarkUnseenDeletedBatch's statement on PostgreSQL.
+const markUnseenPG = `UPDATE snapshots SET deleted = ?, updated_at = ?
+WHERE ctid = ANY(ARRAY(SELECT ctid FROM snapshots WHERE connection_id = ? AND object = ? AND remote_id > ? AND scan_generation < ? AND deleted = ?
+  ORDER BY remote_id LIMIT ?))
+RETURNING remote_id, payload`
+
+// UnseenBatch is how many deletions MarkUnseenDeletedBatch marks at most.
+const UnseenBatch = 500
+
+// MarkUnseenDeletedBatch marks deleted at most limit unseen snapshots of
+// object whose remote id sorts after after (in remote id order: the primary
+// key's order, so each batch reads on from where the last stopped) and
+// returns their changes and the cursor of the next batch ("" when this was
+// the last). Run each batch in its own transaction with the publication of
+// its changes: a pass stopped part-way resumes from the cursor, or, if the
+// cursor is lost, from the start (marked rows are no longer unseen).
+func (r *Reconciler) MarkUnseenDeletedBatch(tx *gorm.DB, connectionID, object string, generation int64, after string, limit int) ([]Change, string, error) {
+	if limit <= 0 {
+		limit = UnseenBatch
+	}
 	var rows []struct {
 		RemoteID string
 		Payload  []byte
 	}
-	err := tx.Raw(`UPDATE snapshots SET deleted = ?, updated_at = ?
-WHERE connection_id = ? AND object = ? AND scan_generation < ? AND deleted = ?
-RETURNING remote_id, payload`, true, r.now(), connectionID, object, generation, false).Scan(&rows).Error
+	q := `UPDATE snapshots SET deleted = ?, updated_at = ?
+WHERE rowid IN (SELECT rowid FROM snapshots WHERE connection_id = ? AND object = ? AND remote_id > ? AND scan_generation < ? AND deleted = ?
+  ORDER BY remote_id LIMIT ?)
+RETURNING remote_id, payload`
+	if storage.IsPostgres(tx) {
+		// Rows found by the primary key in order, updated by ctid (see
+		// stampPG); a row updated concurrently is left alone.
+		q = markUnseenPG
+	}
+	err := tx.Raw(q, true, r.now(), connectionID, object, after, generation, false, limit).Scan(&rows).Error
 	if err != nil {
-		return nil, fmt.Errorf("reconcile: mark unseen deleted: %w", err)
+		return nil, "", fmt.Errorf("reconcile: mark unseen deleted: %w", err)
 	}
 	sort.Slice(rows, func(i, j int) bool { return rows[i].RemoteID < rows[j].RemoteID })
 	out := make([]Change, 0, len(rows))
 	for _, row := range rows {
 		out = append(out, Change{Kind: Deleted, Object: object, RemoteID: row.RemoteID, Payload: markDeleted(row.Payload)})
 	}
-	return out, nil
+	next := ""
+	if len(rows) == limit {
+		next = rows[len(rows)-1].RemoteID
+	}
+	return out, next, nil
 }
 
 // markDeleted sets remoteDeleted in a deleted change's payload: a deletion
