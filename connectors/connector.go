@@ -132,7 +132,8 @@ type DeletionLister interface {
 // window asked: Salesforce getDeleted vouches only up to latestDateCovered;
 // HubSpot skips its archived listing when live counts show no deletion.
 // Deletions dated after covered may still appear, so the next window must
-// start at covered rather than at until (a zero covered means until).
+// start at covered rather than at until (a zero covered means until; one
+// not after since means nothing was covered and the window keeps its start).
 // changeCursor is the object's last stored Page.Cursor, which a lister may
 // have used to record what it needs (HubSpot: the live count).
 type CoveredDeletionLister interface {

@@ -2,6 +2,7 @@ package poll
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"sort"
@@ -149,6 +150,13 @@ func TestHubSpotDeletionsIncremental(t *testing.T) {
 		require.NoError(t, err)
 		b.pub.take()
 
+		deletionCursor := func() string {
+			var cur map[string]string
+			require.NoError(t, json.Unmarshal([]byte(b.conn(t).Cursors), &cur))
+			return cur[deletedKey(models.ObjectContacts)]
+		}
+		start := deletionCursor()
+		require.NotEmpty(t, start)
 		for range 3 {
 			b.clk.Add(time.Hour)
 			counter.n.Store(0)
@@ -156,6 +164,7 @@ func TestHubSpotDeletionsIncremental(t *testing.T) {
 			require.NoError(t, err, "%+v", res)
 			require.Empty(t, dataEvents(b.pub.take()))
 			require.Zero(t, counter.n.Load(), "no deletion: the archive is not read")
+			require.Equal(t, start, deletionCursor(), "the deletion window keeps its start until the archive is read")
 		}
 
 		// One contact archived and one created in the same window.

@@ -310,7 +310,13 @@ func (r *Runner) pollObject(ctx context.Context, st *run, lister connectors.Chan
 			// next window starts there (Salesforce latestDateCovered).
 			var covered time.Time
 			dels, covered, err = cl.ListDeletedCovered(ctx, cc, object, since, passStart, cursors[object])
-			if err == nil && !covered.IsZero() && covered.Before(deletedUntil) {
+			switch {
+			case err != nil || covered.IsZero():
+			case !covered.After(since):
+				// Nothing covered (HubSpot skipped its archive): the
+				// window keeps its stored start, without the lookback.
+				deletionsSeen = false
+			case covered.Before(deletedUntil):
 				deletedUntil = covered
 			}
 		} else {
