@@ -99,6 +99,9 @@ type Page struct {
 type ListRequest struct {
 	Object string
 	// Cursor is the value of the last stored Page.Cursor ("" on a first sync).
+	// With FullScan it is "" to start a scan, or the last stored page cursor
+	// of an interrupted scan of this object: a connector that can go on from
+	// it does; one that cannot starts the scan over (both are correct).
 	Cursor string
 	// FullScan asks for every live record regardless of the cursor; sync
 	// marks records not seen by a completed full scan as deleted.

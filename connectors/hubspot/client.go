@@ -63,6 +63,10 @@ func (c *Connector) do(ctx context.Context, conn *connectors.Conn, method, path 
 	for attempt := 0; ; attempt++ {
 		status, header, data, err := send(ctx, conn.HTTP, method, u, payload)
 		if err != nil {
+			var rl *connectors.RateLimitedError
+			if errors.As(err, &rl) { // not sent: its rate budget is spent
+				return rl
+			}
 			return &connectors.ProviderError{Code: "transport", Message: err.Error(), Temporary: true}
 		}
 		if status == http.StatusUnauthorized && attempt == 0 && conn.Refresh != nil {

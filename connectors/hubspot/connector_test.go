@@ -196,11 +196,17 @@ func TestSearchPagingCursorAndLookback(t *testing.T) {
 		got = append(got, r.RemoteID)
 	}
 	require.Equal(t, ids, got, "ascending by modification time")
-	// Each page's cursor is the last modification it covered, never beyond.
+	// Each page's cursor is the last modification it covered, never
+	// beyond; all but the last are marked mid-listing (a resumption goes on
+	// from there without the lookback).
 	for i, cur := range cursors {
 		last := recs[min(2*i+1, len(recs)-1)]
 		at, _, _ := strings.Cut(cur, ";")
-		require.Equal(t, last.RemoteUpdatedAt.Format(time.RFC3339Nano), at)
+		want := last.RemoteUpdatedAt.Format(time.RFC3339Nano)
+		if i < len(cursors)-1 {
+			want += "+resume"
+		}
+		require.Equal(t, want, at)
 	}
 	require.True(t, strings.HasSuffix(cursors[2], ";live=5;at="+b.fake.Now().Format(time.RFC3339Nano)), "the last page records the live count: %s", cursors[2])
 	// The lookback re-reads rows modified shortly before the cursor.

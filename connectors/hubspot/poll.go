@@ -19,8 +19,15 @@ import (
 
 func formatCursor(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
+// midListing marks the cursor of a page that was not the listing's last:
+// an interrupted listing (a rate limit) goes on from it without the
+// lookback, else a burst of changes inside the lookback would be re-read
+// from its start on every resumption and never get past the budget.
+const midListing = "+resume"
+
 func parseCursor(s string) (time.Time, error) {
 	s, _ = splitCursor(s)
+	s = strings.TrimSuffix(s, midListing)
 	if s == "" {
 		return time.Time{}, nil
 	}
@@ -109,7 +116,10 @@ func (c *Connector) searchChanges(ctx context.Context, conn *connectors.Conn, sp
 		return err
 	}
 	from := int64(0)
-	if !since.IsZero() {
+	switch {
+	case strings.HasSuffix(req.Cursor, midListing):
+		from = since.UnixMilli() // resuming: rows at that instant are re-read (GTE)
+	case !since.IsZero():
 		from = max(since.Add(-lookback).UnixMilli(), 0)
 	}
 	limit := clampLimit(req.PageSize, searchMaxLimit)
@@ -158,12 +168,12 @@ func (c *Connector) searchChanges(ctx context.Context, conn *connectors.Conn, sp
 			}
 			page.Records = append(page.Records, rec)
 		}
+		next := resp.next()
 		if len(page.Records) > 0 {
 			// Ascending order: every row modified before the latest one seen
 			// is covered; rows at that instant are re-read by the lookback.
 			page.Cursor = formatCursor(time.UnixMilli(lastMod))
 		}
-		next := resp.next()
 		if next == "" {
 			// The listing is complete: record the live count the next
 			// deletion check compares with (see deletions.go).
@@ -173,6 +183,7 @@ func (c *Connector) searchChanges(ctx context.Context, conn *connectors.Conn, sp
 			return fn(page)
 		}
 		if len(page.Records) > 0 {
+			page.Cursor += midListing
 			if err := fn(page); err != nil {
 				return err
 			}

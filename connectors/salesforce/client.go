@@ -235,6 +235,10 @@ func (c *Connector) transportError(err error) error {
 	if errors.As(err, &re) {
 		return refreshError(err)
 	}
+	var rl *connectors.RateLimitedError
+	if errors.As(err, &rl) { // the request was not sent: its rate budget is spent
+		return rl
+	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}

@@ -310,6 +310,10 @@ func send(ctx context.Context, hc *http.Client, method, u, token string, payload
 		if ctx.Err() != nil {
 			return nil, nil, ctx.Err()
 		}
+		var rl *connectors.RateLimitedError
+		if errors.As(err, &rl) { // not sent: its rate budget is spent
+			return nil, nil, rl
+		}
 		return nil, nil, &connectors.ProviderError{Code: "transport", Message: err.Error(), Temporary: true}
 	}
 	defer resp.Body.Close()

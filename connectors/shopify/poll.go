@@ -3,6 +3,7 @@ package shopify
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -43,7 +44,25 @@ func nextPageInfo(link string) (string, error) {
 // updated_at (nanoseconds) that the listing fully covered.
 func formatCursor(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
+// resumeMark separates, in the cursor of a page that was not the listing's
+// last, the covered time from the page_info of the next page: an
+// interrupted listing or full scan (a rate limit) goes on from that page
+// instead of starting over (pages come in the shop's order, so no time can
+// say where it stopped). A page_info Shopify no longer accepts starts the
+// listing over.
+const resumeMark = "+page_info="
+
+// splitResume returns the covered-time part of a cursor and its page_info.
+func splitResume(s string) (string, string) {
+	t, pi, _ := strings.Cut(s, resumeMark)
+	return t, pi
+}
+
 func parseCursor(s string) (time.Time, error) {
+	s, _ = splitResume(s)
+	if s == "" {
+		return time.Time{}, nil
+	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("shopify: bad cursor %q: %w", s, err)
@@ -82,7 +101,9 @@ func parsePage(object, resource string, body []byte) ([]models.Record, error) {
 // rel="next" page_info. Each page's cursor is the updated_at of its last
 // record (records come sorted by updated_at, id); should a page arrive out of
 // order, the cursor stays put until the listing completes. FullScan lists
-// every live record; Shopify's REST API has no deleted-records endpoint.
+// every live record; Shopify's REST API has no deleted-records endpoint. A
+// listing or full scan given the cursor of an interrupted one's page goes on
+// from the next page (its page_info, kept in the cursor).
 func (k *Connector) ListChanges(ctx context.Context, c *connectors.Conn, req connectors.ListRequest, fn func(connectors.Page) error) error {
 	resource, ok := resourcePath[req.Object]
 	if !ok {
@@ -108,8 +129,12 @@ func (k *Connector) ListChanges(ctx context.Context, c *connectors.Conn, req con
 	if req.Object == models.ObjectOrders {
 		q.Set("status", "any")
 	}
-	if !req.FullScan && !covered.IsZero() {
+	if !covered.IsZero() {
 		q.Set("updated_at_min", covered.Add(-Lookback).Format(time.RFC3339))
+	}
+	fresh := q
+	if _, pi := splitResume(req.Cursor); pi != "" {
+		q = url.Values{"limit": {strconv.Itoa(limit)}, "page_info": {pi}}
 	}
 	var (
 		maxSeen  time.Time
@@ -117,6 +142,12 @@ func (k *Connector) ListChanges(ctx context.Context, c *connectors.Conn, req con
 	)
 	for page := 1; ; page++ {
 		h, body, err := k.do(ctx, c, http.MethodGet, resource+".json", q, nil)
+		var pe *connectors.ProviderError
+		if page == 1 && q.Has("page_info") && errors.As(err, &pe) && pe.StatusCode >= 400 && pe.StatusCode < 500 {
+			// The stored page_info is no longer valid: start over.
+			q = fresh
+			h, body, err = k.do(ctx, c, http.MethodGet, resource+".json", q, nil)
+		}
 		if err != nil {
 			return fmt.Errorf("list %s page %d: %w", req.Object, page, err)
 		}
@@ -140,9 +171,12 @@ func (k *Connector) ListChanges(ctx context.Context, c *connectors.Conn, req con
 		if next == "" && maxSeen.After(covered) {
 			covered = maxSeen
 		}
-		cur := req.Cursor
+		cur, _ := splitResume(req.Cursor)
 		if !covered.IsZero() {
 			cur = formatCursor(covered)
+		}
+		if next != "" {
+			cur += resumeMark + next
 		}
 		if err := fn(connectors.Page{Records: recs, Cursor: cur}); err != nil {
 			return err

@@ -117,7 +117,15 @@ func TestPollCursors(t *testing.T) {
 	require.Equal(t, [][]string{created[0:2], created[2:4], created[4:5]}, ids)
 	// Shopify's REST docs list no "order" parameter, so pages come in the
 	// shop's order and only the completed listing moves the cursor.
-	require.Equal(t, []string{"", "", formatCursor(t0.Add(2 * time.Minute))}, cursors, "the cursor moves when the listing completes")
+	require.Equal(t, formatCursor(t0.Add(2*time.Minute)), cursors[2], "the cursor moves when the listing completes")
+	for _, cur := range cursors[:2] {
+		at, pi := splitResume(cur)
+		require.Empty(t, at, "no time covered before the listing completes")
+		require.NotEmpty(t, pi, "a mid-listing cursor carries the next page_info")
+	}
+	// An interrupted listing goes on from the page after the one stored.
+	resumed, _ := pages(t, b, c, connectors.ListRequest{Object: models.ObjectCustomers, Cursor: cursors[0], PageSize: 2})
+	require.Equal(t, [][]string{created[2:4], created[4:5]}, resumed)
 
 	// A record updated after the cursor is found; with the lookback, so are
 	// its neighbours within 5 minutes.
@@ -133,12 +141,16 @@ func TestPollCursors(t *testing.T) {
 	require.Equal(t, [][]string{{created[0]}}, ids)
 	require.Equal(t, []string{last}, cursors)
 
-	// FullScan ignores the cursor; a deleted record is simply absent. REST
-	// has no deleted-records endpoint, so ListDeleted always asks sync for
-	// that full scan (without it a poll never sees a deletion).
+	// A full scan lists every live record; a deleted record is simply
+	// absent. REST has no deleted-records endpoint, so ListDeleted always
+	// asks sync for that full scan (without it a poll never sees a
+	// deletion). An interrupted scan given its last page cursor goes on from
+	// there (updated_at order: what came before was listed).
 	b.harness().delete(t, c, models.ObjectCustomers, created[1])
-	ids, _ = pages(t, b, c, connectors.ListRequest{Object: models.ObjectCustomers, Cursor: last, FullScan: true, PageSize: 250})
+	ids, _ = pages(t, b, c, connectors.ListRequest{Object: models.ObjectCustomers, FullScan: true, PageSize: 250})
 	require.ElementsMatch(t, []string{created[0], created[2], created[3], created[4]}, ids[0])
+	ids, _ = pages(t, b, c, connectors.ListRequest{Object: models.ObjectCustomers, Cursor: last, FullScan: true, PageSize: 250})
+	require.Equal(t, [][]string{{created[0]}}, ids, "resumed at the cursor, less the lookback")
 	_, err := b.conn.ListDeleted(t.Context(), c, models.ObjectCustomers, t0, t0.Add(time.Hour))
 	require.ErrorIs(t, err, connectors.ErrWindowExpired)
 	_, err = b.conn.ListDeleted(t.Context(), c, models.ObjectContacts, t0, t0.Add(time.Hour))

@@ -84,6 +84,10 @@ func (s *Server) api(h func(w http.ResponseWriter, r *http.Request, p *portal) [
 			writeFailure(w, kind)
 			return
 		}
+		if !s.admitLocked(w, r, p.id) {
+			s.mu.Unlock()
+			return
+		}
 		reqs := h(w, r, p)
 		target := s.target
 		s.mu.Unlock()

@@ -78,6 +78,7 @@ type Server struct {
 	target      string
 	httpClient  *http.Client
 	mux         *http.ServeMux
+	limits      *limits
 }
 
 type portal struct {

@@ -85,7 +85,9 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	defer s.mu.Unlock()
-	w.Header().Set(callLimitHeader, "1/40")
+	if !s.admitLocked(w, sh.domain) {
+		return
+	}
 	resource, file := r.PathValue("resource"), r.PathValue("file")
 	if resource == "" {
 		name, ok := strings.CutSuffix(file, ".json")

@@ -131,6 +131,7 @@ type Server struct {
 	codes        map[string]*grant
 	seq          int64
 	mux          *http.ServeMux
+	throttle     *throttle
 }
 
 // Option configures a Server.
