@@ -153,6 +153,17 @@ type SandboxRecord struct {
 	CreatedAt  time.Time `gorm:"not null"`
 }
 
+// RateBucket is the shared token bucket of one provider request budget of
+// one provider account (key: app, external id, budget name). Tokens may be
+// negative: requests that reserved a later slot. (Created by migration 181,
+// after the AutoMigrate release, so it is not among Tables(); package
+// ratebudget's tests exercise it on both databases.)
+type RateBucket struct {
+	Key       string    `gorm:"primaryKey;size:400"`
+	Tokens    float64   `gorm:"not null"`
+	UpdatedAt time.Time `gorm:"not null"`
+}
+
 // syncTables lists the tables owned by the sync packages.
 func syncTables() []any {
 	return []any{&Snapshot{}, &Connection{}, &ConnectSession{}, &InboxItem{}, &SyncRun{}, &SandboxRecord{}}

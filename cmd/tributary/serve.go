@@ -31,6 +31,7 @@ import (
 	"github.com/tributary/tributary/sync/connections"
 	"github.com/tributary/tributary/sync/inbound"
 	"github.com/tributary/tributary/sync/poll"
+	"github.com/tributary/tributary/sync/ratebudget"
 	"github.com/tributary/tributary/sync/reconcile"
 	"github.com/tributary/tributary/sync/sandboxapp"
 	"github.com/tributary/tributary/sync/schedule"
@@ -152,8 +153,8 @@ func serve(ctx context.Context, c *config.Config, ready func(addr string)) error
 	warnOutdatedAPIs(log, apps, time.Now())
 	conns, err := connections.New(connections.Config{DB: db, Box: box, Apps: apps, Publisher: fwd, Accounts: accts,
 		DefaultPollInterval: c.Scheduler.DefaultPollInterval, MinPollInterval: c.Scheduler.MinPollInterval,
-		AdminMinPollInterval: c.Scheduler.MinAdminPollInterval,
-		ExternalURL:          c.ExternalURL(), HTTP: &http.Client{Timeout: 30 * time.Second}, Logger: log})
+		AdminMinPollInterval: c.Scheduler.MinAdminPollInterval, Pacer: &ratebudget.Pacer{DB: db},
+		ExternalURL: c.ExternalURL(), HTTP: &http.Client{Timeout: 30 * time.Second}, Logger: log})
 	if err != nil {
 		return err
 	}

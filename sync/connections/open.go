@@ -47,6 +47,22 @@ func (s *Service) Open(ctx context.Context, c *models.Connection) (*connectors.C
 }
 
 func (s *Service) openWith(ctx context.Context, c *models.Connection, creds map[string]string) (*connectors.Conn, error) {
+	conn, err := s.openConn(ctx, c, creds)
+	if err != nil {
+		return nil, err
+	}
+	app, _ := s.apps.Get(c.App)
+	if b, ok := app.(connectors.Budgeted); ok && s.pacer != nil {
+		// Outside the OAuth2 transport: every API request is paced, token
+		// refreshes (sent on their own client) are not.
+		hc := *conn.HTTP
+		hc.Transport = s.pacer.Wrap(b, c.App, c.ExternalID, hc.Transport)
+		conn.HTTP = &hc
+	}
+	return conn, nil
+}
+
+func (s *Service) openConn(ctx context.Context, c *models.Connection, creds map[string]string) (*connectors.Conn, error) {
 	meta := map[string]string{}
 	if c.Metadata != "" {
 		if err := json.Unmarshal([]byte(c.Metadata), &meta); err != nil {

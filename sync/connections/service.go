@@ -63,6 +63,12 @@ type Accounts interface {
 	Get(ctx context.Context, id string) (*models.Account, error)
 }
 
+// Pacer paces a connection's provider requests within its app's rate
+// budgets, shared per provider account (*ratebudget.Pacer).
+type Pacer interface {
+	Wrap(app connectors.Budgeted, appName, externalID string, base http.RoundTripper) http.RoundTripper
+}
+
 // Config holds the Service's dependencies and settings.
 type Config struct {
 	// DB is the database holding connections and connect sessions.
@@ -87,6 +93,9 @@ type Config struct {
 	// ExternalURL+"/oauth/callback", native webhooks go to
 	// ExternalURL+"/inbound/"+app.
 	ExternalURL string
+	// Pacer, when set, paces the requests of connections whose app declares
+	// rate budgets (connectors.Budgeted).
+	Pacer Pacer
 	// HTTP sends provider requests (token exchange, refresh, identify,
 	// subscribe, and the requests of non-OAuth connections).
 	HTTP *http.Client
@@ -104,6 +113,7 @@ type Service struct {
 	publisher Publisher
 	accounts  Accounts
 	policy    pollinterval.Policy
+	pacer     Pacer
 	external  string
 	http      *http.Client
 	now       func() time.Time
@@ -126,6 +136,7 @@ func New(c Config) (*Service, error) {
 		db: c.DB, box: c.Box, apps: c.Apps, publisher: c.Publisher, accounts: c.Accounts,
 		policy: pollinterval.Policy{Default: c.DefaultPollInterval, Floor: c.MinPollInterval,
 			AdminMin: c.AdminMinPollInterval},
+		pacer:    c.Pacer,
 		external: strings.TrimRight(c.ExternalURL, "/"),
 		http:     cmp.Or(c.HTTP, &http.Client{Timeout: 30 * time.Second}),
 		now:      c.Now,

@@ -18,6 +18,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -215,13 +218,31 @@ func (r *Runner) poll(ctx context.Context, st *run) error {
 	// late in the list is not starved by a flaky one early in it. A rate
 	// limit, an auth failure or a lost lease stops the run at once.
 	var deferred error
-	for _, object := range st.info.Objects {
+	// A round is every object once. A run that stops part-way (a rate
+	// limit, a provider error, a deadline) keeps the objects it completed
+	// in "#round"; the next runs poll only the rest, starting after the
+	// object the last one stopped in, until the round completes. So a
+	// deferred run resumes where it stopped and no object waits behind
+	// others that keep spending the provider's budget.
+	done := roundDone(cursors[roundKey])
+	st.objects = append(st.objects, done...)
+	objects := inTurn(st.info.Objects, cursors[turnKey])
+	var stopped error
+	next := ""
+	for i, object := range objects {
+		if slices.Contains(done, object) {
+			continue
+		}
 		st.objects = append(st.objects, object)
 		err := r.pollObject(ctx, st, lister, deleter, cc, cursors, object)
 		if err == nil {
+			done = append(done, object)
 			continue
 		}
 		err = fmt.Errorf("poll %s %s: %w", st.conn.ID, object, err)
+		if next == "" {
+			next = objects[(i+1)%len(objects)]
+		}
 		var pe *connectors.ProviderError
 		if errors.As(err, &pe) && pe.Temporary && ctx.Err() == nil {
 			r.logger().Warn("poll: object deferred", "connection", st.conn.ID, "object", object, "err", err)
@@ -230,9 +251,36 @@ func (r *Runner) poll(ctx context.Context, st *run) error {
 			}
 			continue
 		}
-		return err
+		stopped = err
+		break
 	}
-	return deferred
+	if stopped == nil {
+		stopped = deferred
+	}
+	if stopped != nil && !errors.Is(stopped, errLost) {
+		set := map[string]string{roundKey: strings.Join(done, ",")}
+		if len(done) == 0 {
+			set[roundKey] = cursorDelete
+		}
+		if len(objects) > 1 && next != "" {
+			set[turnKey] = next
+		}
+		if err := r.saveCursors(context.WithoutCancel(ctx), st, set); err != nil {
+			r.logger().Warn("poll: store round", "connection", st.conn.ID, "err", err)
+		}
+	}
+	return stopped
+}
+
+// roundKey holds the objects the current, unfinished round completed
+// (comma-separated); complete removes it.
+const roundKey = "#round"
+
+func roundDone(v string) []string {
+	if v == "" {
+		return nil
+	}
+	return strings.Split(v, ",")
 }
 
 // Cursor-map keys besides the object's own cursor.
@@ -240,6 +288,49 @@ func deletedKey(object string) string { return object + "#deleted" }
 
 // scannedKey holds when the object's last completed full scan started.
 func scannedKey(object string) string { return object + "#scanned" }
+
+// scanKey holds the last stored page cursor of the object's full scan in
+// progress, and scanGenKey its generation and start ("<gen>|<RFC 3339>"):
+// an interrupted scan (a rate limit, a deadline, a crash) resumes there
+// under the same generation instead of starting over. Both go when the scan
+// completes.
+func scanKey(object string) string    { return object + "#scan" }
+func scanGenKey(object string) string { return object + "#scangen" }
+
+// turnKey names the object the next run starts with: after a run stopped
+// by a rate limit, the objects after the one it stopped in go first, so no
+// object is starved by an earlier one that keeps exhausting the budget.
+const turnKey = "#turn"
+
+// scanResume reads the full scan in progress of object, if any.
+func scanResume(cursors map[string]string, object string) (cursor string, gen int64, start time.Time, ok bool) {
+	v, found := cursors[scanGenKey(object)]
+	if !found {
+		return "", 0, time.Time{}, false
+	}
+	g, t, cut := strings.Cut(v, "|")
+	if !cut {
+		return "", 0, time.Time{}, false
+	}
+	gen, err := strconv.ParseInt(g, 10, 64)
+	if err != nil || gen <= 0 {
+		return "", 0, time.Time{}, false
+	}
+	if start, err = time.Parse(time.RFC3339Nano, t); err != nil {
+		return "", 0, time.Time{}, false
+	}
+	return cursors[scanKey(object)], gen, start, true
+}
+
+// inTurn returns objects starting with first (unchanged when first is not
+// one of them).
+func inTurn(objects []string, first string) []string {
+	i := slices.Index(objects, first)
+	if i <= 0 {
+		return objects
+	}
+	return append(slices.Clone(objects[i:]), objects[:i]...)
+}
 
 // scanDue reports whether a full scan to find deletions may run now: always
 // when FullScanEvery is 0 or no scan completed yet, else once per period.
@@ -298,7 +389,12 @@ func (r *Runner) pollObject(ctx context.Context, st *run, lister connectors.Chan
 	fullScan, deletionsSeen := false, true
 	// deletedUntil is where the next deletion window starts.
 	deletedUntil := passStart
-	if seen && deleter != nil {
+	var gen int64
+	resumeCursor, resumeGen, resumeStart, resuming := scanResume(cursors, object)
+	if resuming && seen {
+		// A full scan was interrupted: it goes on from its last stored page.
+		fullScan, gen, passStart, deletedUntil = true, resumeGen, resumeStart, resumeStart
+	} else if seen && deleter != nil {
 		since, err := time.Parse(time.RFC3339Nano, last)
 		if err != nil {
 			return fmt.Errorf("bad deletion cursor %q: %w", last, err)
@@ -337,15 +433,20 @@ func (r *Runner) pollObject(ctx context.Context, st *run, lister connectors.Chan
 			}
 		}
 	}
-	var gen int64
-	if fullScan {
+	if fullScan && gen == 0 {
 		var err error
 		if gen, err = r.nextGeneration(ctx, st); err != nil {
 			return err
 		}
+		resumeCursor = ""
 	}
 	pageSize := cmp.Or(r.PageSize, DefaultPageSize)
 	req := connectors.ListRequest{Object: object, Cursor: cursors[object], FullScan: fullScan, PageSize: pageSize}
+	scanState := ""
+	if fullScan {
+		req.Cursor = resumeCursor // "" starts the scan
+		scanState = fmt.Sprintf("%d|%s", gen, passStart.Format(time.RFC3339Nano))
+	}
 	// Pipeline: the lister fetches and normalizes page n+1 while page n is
 	// reconciled and committed. Pages are still applied one by one, in
 	// order, each with its cursor, so a crash at any point resumes exactly
@@ -362,7 +463,11 @@ func (r *Runner) pollObject(ctx context.Context, st *run, lister connectors.Chan
 				continue // drain after a failure
 			}
 			if err = validatePage(object, p); err == nil {
-				err = r.applyPage(context.WithoutCancel(ctx), st, object, p.Records, gen, silent, map[string]string{object: p.Cursor})
+				set := map[string]string{object: p.Cursor}
+				if fullScan {
+					set[scanKey(object)], set[scanGenKey(object)] = p.Cursor, scanState
+				}
+				err = r.applyPage(context.WithoutCancel(ctx), st, object, p.Records, gen, silent, set)
 			}
 			if err != nil {
 				failed.Store(&err)

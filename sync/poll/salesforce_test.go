@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"testing"
 	"time"
 
@@ -74,14 +75,19 @@ func TestSalesforceConnector(t *testing.T) {
 		assert.Equal(t, []string{"email"}, envs[1].ChangedFields)
 
 		// REQUEST_LIMIT_EXCEEDED defers the run and keeps the cursor.
-		before := b.conn(t).Cursors
+		before := b.cursors(t)
 		f.FailNext(org, "rate_limit", 1)
 		b.clk.Add(time.Hour)
 		res, err = b.run(t)
 		require.NoError(t, err)
 		assert.Equal(t, RunDeferred, res.Status, res.Error)
 		assert.Positive(t, res.RetryAfter)
-		assert.Equal(t, before, b.conn(t).Cursors)
+		after := b.cursors(t)
+		stopped := res.Objects[len(res.Objects)-1]
+		all := salesforce.New(connectors.AppConfig{}).Info().Objects
+		assert.Equal(t, all[(slices.Index(all, stopped)+1)%len(all)], after[turnKey], "the next run starts after the object it stopped in")
+		delete(after, turnKey)
+		assert.Equal(t, before, after, "no position moved")
 
 		// Sixteen days later getDeleted refuses the window: a full scan finds
 		// the record deleted meanwhile (and nothing else).

@@ -30,8 +30,11 @@ func lockConn(tx *gorm.DB, st *run) (*models.Connection, error) {
 	return &rows[0], nil
 }
 
+// cursorDelete as a value in writeCursors' set removes the key.
+const cursorDelete = "\x00delete"
+
 // writeCursors merges set into the stored cursors (empty values keep the old
-// one) inside tx.
+// one, cursorDelete removes it) inside tx.
 func writeCursors(tx *gorm.DB, c *models.Connection, set map[string]string) error {
 	if len(set) == 0 {
 		return nil
@@ -42,7 +45,14 @@ func writeCursors(tx *gorm.DB, c *models.Connection, set map[string]string) erro
 	}
 	changed := false
 	for k, v := range set {
-		if v != "" && cur[k] != v {
+		_, had := cur[k]
+		switch {
+		case v == cursorDelete:
+			if had {
+				delete(cur, k)
+				changed = true
+			}
+		case v != "" && cur[k] != v:
 			cur[k] = v
 			changed = true
 		}
@@ -184,6 +194,7 @@ func (r *Runner) endPass(ctx context.Context, st *run, object string, gen int64,
 	}
 	if gen > 0 {
 		set[scannedKey(object)] = val
+		set[scanKey(object)], set[scanGenKey(object)] = cursorDelete, cursorDelete
 	}
 	// A full scan's deletions are marked and published in batches, one
 	// transaction each (bounded however many records vanished); the last
@@ -223,7 +234,11 @@ func (r *Runner) endPass(ctx context.Context, st *run, object string, gen int64,
 		after = next
 	}
 	for k, v := range set {
-		cursors[k] = v
+		if v == cursorDelete {
+			delete(cursors, k)
+		} else {
+			cursors[k] = v
+		}
 	}
 	return nil
 }
@@ -254,7 +269,12 @@ func (st *run) systemEvent(topic, errMsg string) *models.Envelope {
 func (r *Runner) complete(ctx context.Context, st *run) error {
 	now := r.now()
 	err := r.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if _, err := lockConn(tx, st); err != nil {
+		c, err := lockConn(tx, st)
+		if err != nil {
+			return err
+		}
+		// The round is complete: the next run starts a new one.
+		if err := writeCursors(tx, c, map[string]string{roundKey: cursorDelete, turnKey: cursorDelete}); err != nil {
 			return err
 		}
 		if err := tx.Exec(`UPDATE connections SET initial_sync_done = ?, last_sync_at = ? WHERE id = ?`, true, now, st.conn.ID).Error; err != nil {
@@ -349,4 +369,15 @@ func (r *Runner) backoff() time.Duration {
 		return r.Backoff
 	}
 	return DefaultBackoff
+}
+
+// saveCursors stores set (writeCursors) in its own transaction.
+func (r *Runner) saveCursors(ctx context.Context, st *run, set map[string]string) error {
+	return r.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		c, err := lockConn(tx, st)
+		if err != nil {
+			return err
+		}
+		return writeCursors(tx, c, set)
+	})
 }
