@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -14,16 +15,18 @@ import (
 
 	"github.com/tributary/tributary/internal/dbtext"
 	"github.com/tributary/tributary/models"
+	"github.com/tributary/tributary/storage"
 )
 
 // flushLoop writes results in small batches (up to 200, or whatever arrived
 // within 5 ms) so one transaction carries many attempt logs and states.
 //
 // A batch the database refuses is recorded row by row (flush), so one bad
-// row never holds back the others. Only when nothing at all could be written
-// (the database is unreachable) is the batch retried, a bounded number of
-// times: then it is dropped, and its leases expire so the deliveries are
-// attempted again under the same event ids. Nothing is retried forever.
+// row never holds back the others. The results that could not be written
+// for a reason that may pass (the database unreachable, a connection
+// terminated) are retried, a bounded number of times: then they are
+// dropped, and their leases expire so the deliveries are attempted again
+// under the same event ids. Nothing is retried forever, nothing is lost.
 func (d *Dispatcher) flushLoop(ctx context.Context, in <-chan *result) {
 	const maxBatch = 200
 	const maxTries = 8 // about 13 s of backoff in all
@@ -50,6 +53,9 @@ func (d *Dispatcher) flushLoop(ctx context.Context, in <-chan *result) {
 			if err == nil {
 				break
 			}
+			if uw := (*unwrittenError)(nil); errors.As(err, &uw) {
+				batch = uw.rows // the others are recorded
+			}
 			if ctx.Err() != nil {
 				d.s.log.Warn("dispatcher: results not recorded at shutdown; their leases will expire and they will be retried", "n", len(batch))
 				return
@@ -70,9 +76,25 @@ func (d *Dispatcher) flushLoop(ctx context.Context, in <-chan *result) {
 	}
 }
 
+// unwrittenError is flush's error when some results could not be written
+// for a reason that may pass (a terminated connection, a serialization
+// failure, a deadlock): rows are the results still to record.
+type unwrittenError struct {
+	rows []*result
+	err  error
+}
+
+func (e *unwrittenError) Error() string {
+	return fmt.Sprintf("%d results not recorded: %v", len(e.rows), e.err)
+}
+
+func (e *unwrittenError) Unwrap() error { return e.err }
+
 // flush records results: in one transaction when it can; when that fails,
-// row by row, and a row the database still refuses is ended dead with the
-// reason (recordRefused). It fails only when no row could be written.
+// row by row. A row the database refuses for its content
+// (storage.IsRefusal) is ended dead with the reason (recordRefused); a row
+// that failed for any other reason is never ended: flush then returns an
+// *unwrittenError holding the rows still to record, so they are retried.
 func (d *Dispatcher) flush(ctx context.Context, results []*result) error {
 	if len(results) == 0 {
 		return nil
@@ -82,29 +104,29 @@ func (d *Dispatcher) flush(ctx context.Context, results []*result) error {
 		return err
 	}
 	d.s.log.Warn("dispatcher: recording a batch failed; recording row by row", "err", err, "n", len(results))
-	written := 0
+	var unwritten []*result
 	var last error
 	for _, r := range results {
 		// Alone, a row that failed only with its batch (a deadlock victim,
 		// a neighbour's bad row) is recorded normally.
 		if err = d.flushBatch(ctx, []*result{r}); err == nil {
-			written++
 			continue
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if rerr := d.recordRefused(ctx, r, err); rerr != nil {
-			last = fmt.Errorf("record %s: %w (after: %v)", r.job.d.ID, rerr, err)
+		if !storage.IsRefusal(err) {
+			// The database did not refuse this row, it failed to write it:
+			// ending the delivery would lose a change the receiver never got.
+			unwritten, last = append(unwritten, r), fmt.Errorf("record %s: %w", r.job.d.ID, err)
 			continue
 		}
-		written++
+		if rerr := d.recordRefused(ctx, r, err); rerr != nil {
+			unwritten, last = append(unwritten, r), fmt.Errorf("record %s: %w (after: %v)", r.job.d.ID, rerr, err)
+		}
 	}
-	if written == 0 {
-		return last
-	}
-	if last != nil {
-		d.s.log.Error("dispatcher: some results could not be recorded; their leases will expire and they will be retried", "err", last)
+	if len(unwritten) > 0 {
+		return &unwrittenError{rows: unwritten, err: last}
 	}
 	return nil
 }

@@ -6,7 +6,6 @@ package forwarding_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 	"gorm.io/gorm"
@@ -153,7 +153,7 @@ func TestRowTheDatabaseRefusesIsRecordedAsDead(t *testing.T) {
 			}
 			check := func(a models.Attempt) {
 				if a.SubscriptionID == poisoned.ID {
-					_ = tx.AddError(errors.New("test: row refused"))
+					_ = tx.AddError(&pgconn.PgError{Severity: "ERROR", Code: "22021", Message: "test: row refused"})
 				}
 			}
 			switch v := tx.Statement.Dest.(type) {
