@@ -46,6 +46,8 @@ type Deps struct {
 	Connections Connections
 	Sandbox     Sandbox
 	Inbound     Inbound
+	// Console serves /console (package api/console); nil answers 503.
+	Console http.Handler
 }
 
 // Server is the HTTP API.
@@ -108,6 +110,17 @@ func (s *Server) routes() {
 		c.Header("Cache-Control", "public, max-age=300")
 		c.Data(http.StatusOK, "application/json", spec)
 	})
+
+	console := func(c *gin.Context) {
+		if s.deps.Console == nil {
+			unavailable(c, "the console")
+			return
+		}
+		s.deps.Console.ServeHTTP(c.Writer, c.Request)
+	}
+	e.GET("/console", console)
+	e.GET("/console/*path", console)
+	e.POST("/console/*path", console)
 
 	isv := e.Group("/v1", s.authenticate(roleISV))
 	admin := e.Group("/v1/admin", s.authenticate(roleAdmin))

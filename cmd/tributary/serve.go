@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 
 	"github.com/tributary/tributary/accounts"
 	"github.com/tributary/tributary/api"
+	"github.com/tributary/tributary/api/console"
 	"github.com/tributary/tributary/config"
 	"github.com/tributary/tributary/connectors"
 	"github.com/tributary/tributary/connectors/hubspot"
@@ -184,6 +186,12 @@ func serve(ctx context.Context, c *config.Config, ready func(addr string)) error
 		sb.Connections = conns // registry → connections → sandbox app is circular
 		deps.Sandbox = sb      // only when enabled: a nil *Service in the interface is not nil
 	}
+	cons, err := console.New(console.Config{Auth: accts, Webhooks: fwd, Connections: conns, Sealer: box,
+		Secure: strings.HasPrefix(c.ExternalURL(), "https://"), Logger: log})
+	if err != nil {
+		return err
+	}
+	deps.Console = cons
 	srv := api.New(deps)
 
 	// Background work stops as soon as ctx ends, beside the HTTP drain: no
