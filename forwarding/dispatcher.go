@@ -285,6 +285,9 @@ func (d *Dispatcher) claim(ctx context.Context, limit int, ids []string) ([]*job
 			// Literal statuses: the planner can then match the partial index
 			// idx_deliveries_queued (migration 5) even with a generic plan.
 			q = q.Where("status IN ('pending', 'failed') AND next_attempt_at <= ?", now)
+			// Per-record ordering: a record's later delivery waits while an
+			// earlier one to the same subscription is pending or failed.
+			q = q.Where(orderedReady)
 			accounts, subs := d.busy.saturated(d.s.cfg.MaxPerAccount, claimPerEndpoint(d.s.cfg.MaxPerEndpoint))
 			excluded = len(accounts)+len(subs) > 0
 			if len(accounts) > 0 {

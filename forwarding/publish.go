@@ -92,6 +92,9 @@ func (s *Service) publish(ctx context.Context, tx *gorm.DB, accountID, only stri
 			}
 			d := models.Delivery{ID: models.NewID(models.PrefixDelivery), AccountID: accountID, EventID: e.ID,
 				SubscriptionID: sub.row.ID, Status: models.DeliveryPending, NextAttemptAt: now, CreatedAt: now, UpdatedAt: now}
+			if sub.row.Ordering == models.OrderingRecord {
+				d.OrderKey, d.OrderSeq = recordKey(e), first+int64(i)
+			}
 			if sub.row.CircuitOpenUntil != nil && sub.row.CircuitOpenUntil.After(now) {
 				d.NextAttemptAt = sub.row.CircuitOpenUntil.UTC()
 			}
@@ -134,7 +137,7 @@ func (t target) matches(topic string) bool {
 // events: active ones, and engine-disabled ones (for replayable dead letters).
 func (s *Service) fanoutTargets(tx *gorm.DB, accountID, only string) ([]target, error) {
 	var rows []models.Subscription
-	q := tx.Select("id", "topics", "active", "disabled_reason", "circuit_open_until").Where("account_id = ?", accountID)
+	q := tx.Select("id", "topics", "active", "disabled_reason", "circuit_open_until", "ordering").Where("account_id = ?", accountID)
 	if only != "" {
 		q = q.Where("id = ?", only)
 	} else {
@@ -169,3 +172,31 @@ ON CONFLICT (account_id) DO UPDATE SET seq = event_counters.seq + excluded.seq R
 	}
 	return last - int64(n) + 1, nil
 }
+
+// recordKey names the record an event is about, for per-record ordering:
+// connection, topic and remote id ("" for events about no record, which are
+// not ordered).
+func recordKey(e *models.Envelope) string {
+	if e.ConnectionID == "" {
+		return ""
+	}
+	switch models.CategoryOf(e.Topic) {
+	case models.CategorySync, models.CategoryConnection:
+		return ""
+	}
+	var rec struct {
+		RemoteID string `json:"remoteId"`
+	}
+	if json.Unmarshal(e.DataPayload, &rec) != nil || rec.RemoteID == "" {
+		return ""
+	}
+	return e.ConnectionID + "|" + e.Topic + "|" + rec.RemoteID
+}
+
+// orderedReady is the claim condition of per-record ordering: an unordered
+// delivery, or one with no earlier delivery of its record to its
+// subscription still pending or failed (in flight counts: its lease keeps it
+// pending). Dead and succeeded ones release the queue.
+const orderedReady = `(order_key = '' OR NOT EXISTS (SELECT 1 FROM deliveries e
+  WHERE e.subscription_id = deliveries.subscription_id AND e.order_key = deliveries.order_key
+    AND e.order_seq < deliveries.order_seq AND e.status IN ('pending', 'failed')))`

@@ -1,6 +1,7 @@
 package forwarding
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -31,6 +32,8 @@ type SubscriptionInput struct {
 	TimeoutSeconds *int          `json:"timeoutSeconds"`
 	// RateLimit caps deliveries per second (0 = none).
 	RateLimit *int `json:"rateLimit"`
+	// Ordering is "record" (each record's events in order) or "unordered".
+	Ordering *string `json:"ordering"`
 }
 
 // SigningInput chooses a subscription's signature scheme.
@@ -59,6 +62,7 @@ type Subscription struct {
 	Retry          RetryView   `json:"retry"`
 	TimeoutSeconds int         `json:"timeoutSeconds"`
 	RateLimit      int         `json:"rateLimit"`
+	Ordering       string      `json:"ordering"`
 	CreatedAt      time.Time   `json:"createdAt"`
 	UpdatedAt      time.Time   `json:"updatedAt"`
 }
@@ -255,8 +259,21 @@ func (s *Service) apply(row *models.Subscription, in SubscriptionInput) error {
 		}
 		row.RateLimit = *in.RateLimit
 	}
+	if in.Ordering != nil {
+		switch *in.Ordering {
+		case OrderingUnordered, "":
+			row.Ordering = ""
+		case models.OrderingRecord:
+			row.Ordering = models.OrderingRecord
+		default:
+			return models.FieldError("ordering", "ordering must be \"record\" (each record's events in order) or \"unordered\"")
+		}
+	}
 	return nil
 }
+
+// OrderingUnordered is the default subscription ordering, as the API shows it.
+const OrderingUnordered = "unordered"
 
 // MaxRateLimit bounds a subscription's rateLimit (deliveries per second).
 const MaxRateLimit = 10000
@@ -392,7 +409,7 @@ func applyRetry(row *models.Subscription, in RetryInput) error {
 // view renders a row for the API.
 func (s *Service) view(r *models.Subscription) (*Subscription, error) {
 	v := &Subscription{ID: r.ID, Address: r.Address, Active: r.Active, DisabledReason: r.DisabledReason,
-		DisabledAt: r.DisabledAt, TimeoutSeconds: r.TimeoutSeconds, RateLimit: r.RateLimit, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
+		DisabledAt: r.DisabledAt, TimeoutSeconds: r.TimeoutSeconds, RateLimit: r.RateLimit, Ordering: cmp.Or(r.Ordering, OrderingUnordered), CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 		Signing: SigningView{Scheme: r.Scheme}}
 	_ = json.Unmarshal([]byte(r.Topics), &v.Topic)
 	if len(r.SecretEnc) > 0 {

@@ -86,6 +86,9 @@ type Subscription struct {
 	// RateLimit caps deliveries per second to the address from each
 	// dispatcher process (0 = no cap).
 	RateLimit int `gorm:"not null;default:0"`
+	// Ordering is OrderingRecord to deliver each record's events in order,
+	// or "" (unordered, the default).
+	Ordering string `gorm:"size:16;not null;default:''"`
 	// Endpoint health, shared by every dispatcher process.
 	ConsecutiveFailures int `gorm:"not null;default:0"`
 	FailingSince        *time.Time
@@ -132,9 +135,18 @@ type Delivery struct {
 	LastStatusCode int    `gorm:"not null;default:0"`
 	LastError      string `gorm:"size:1000"`
 	LastAttemptAt  *time.Time
-	CreatedAt      time.Time `gorm:"not null"`
-	UpdatedAt      time.Time
+	// OrderKey and OrderSeq order the deliveries of one record to an
+	// ordered subscription ("" = unordered): a delivery is not claimed
+	// while one with the same key and a lower OrderSeq is pending or failed.
+	OrderKey  string    `gorm:"size:400;not null;default:''"`
+	OrderSeq  int64     `gorm:"not null;default:0"`
+	CreatedAt time.Time `gorm:"not null"`
+	UpdatedAt time.Time
 }
+
+// OrderingRecord is the subscription ordering that delivers each record's
+// events in the order they happened.
+const OrderingRecord = "record"
 
 // AttemptResponseBodySize is the size of attempts.response_body in bytes:
 // the most of a response body an attempt log keeps.
