@@ -301,6 +301,12 @@ func withMigrationLock(ctx context.Context, db *gorm.DB, fn func() error) error 
 		return err
 	}
 	if IsPostgres(db) {
+		// The lock holds one connection while goose uses another: a pool
+		// of one would wait forever.
+		if limit := sqlDB.Stats().MaxOpenConnections; limit == 1 {
+			sqlDB.SetMaxOpenConns(2)
+			defer sqlDB.SetMaxOpenConns(limit)
+		}
 		conn, err := sqlDB.Conn(ctx)
 		if err != nil {
 			return fmt.Errorf("migration lock: %w", err)

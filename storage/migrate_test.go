@@ -87,6 +87,30 @@ func TestMigrateIsIdempotentAndSafeConcurrently(t *testing.T) {
 	}
 }
 
+// TestMigrateWithAPoolOfOne: the lock's connection and goose's are two.
+func TestMigrateWithAPoolOfOne(t *testing.T) {
+	for _, d := range storagetest.Dialects {
+		t.Run(d, func(t *testing.T) {
+			opts := storagetest.Options(t, d)
+			opts.MaxOpenConns = 1
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			db, err := storage.Open(ctx, opts)
+			require.NoError(t, err)
+			defer storage.Close(db)
+			if d == storage.SQLite {
+				sqlDB, _ := db.DB()
+				sqlDB.SetMaxOpenConns(1)
+			}
+			applied, err := storage.Migrate(ctx, db)
+			require.NoError(t, err)
+			require.Equal(t, versions(t, d), applied)
+			sqlDB, _ := db.DB()
+			require.Equal(t, 1, sqlDB.Stats().MaxOpenConnections, "the pool size is restored")
+		})
+	}
+}
+
 // TestEveryModelFieldHasAColumn catches a model field added without its
 // migration.
 func TestEveryModelFieldHasAColumn(t *testing.T) {
