@@ -49,6 +49,7 @@ func main() {
 	flag.DurationVar(&whole.drainCap, "drain-cap", 60*time.Second, "how long a whole-path scenario waits for deliveries after ingest ends")
 	flag.IntVar(&steadyRate, "steady-rate", 1000, "events/s offered by the whole-path steady scenario")
 	flag.IntVar(&steadySeconds, "steady-seconds", 20, "duration of the whole-path steady scenario")
+	flag.BoolVar(&whole.keep, "keep", false, "keep the whole-path scratch directory (engine logs, receiver arrival files)")
 	flag.StringVar(&whole.bin, "tributary-bin", "", "a built tributary binary (default: go build it once)")
 	flag.Parse()
 	if *cpuprofile != "" {

@@ -24,6 +24,7 @@ type wholeOptions struct {
 	senders     int    // concurrent senders
 	connections int    // provider connections (shops / sandbox connections)
 	drainCap    time.Duration
+	keep        bool // keep the scratch directory (engine logs, arrival files)
 }
 
 // wholeScenario is one whole-path run.
@@ -482,7 +483,11 @@ func runWholeScenarios(ctx context.Context, baseURL string, want func(string) bo
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
+	if o.keep {
+		fmt.Fprintln(os.Stderr, "engine logs and arrival files kept in", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
 	o.dir = dir
 	if o.bin == "" {
 		fmt.Fprintln(os.Stderr, "building tributary…")
