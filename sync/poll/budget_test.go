@@ -16,6 +16,8 @@ import (
 
 	"github.com/tributary/tributary/connectors"
 	"github.com/tributary/tributary/connectors/hubspot"
+	"github.com/tributary/tributary/connectors/salesforce"
+	sffake "github.com/tributary/tributary/connectors/salesforce/fake"
 	hsfake "github.com/tributary/tributary/connectors/hubspot/fake"
 	"github.com/tributary/tributary/connectors/shopify"
 	shfake "github.com/tributary/tributary/connectors/shopify/fake"
@@ -257,4 +259,60 @@ func seedBaseline(t *testing.T, b *bundle, app *shopify.Connector, op Opener, sh
 		return tx.Model(&models.Connection{}).Where("id = ?", b.connID).
 			Updates(map[string]any{"cursors": string(raw), "initial_sync_done": true}).Error
 	}))
+}
+
+// TestSalesforceDailyAllocation: an org whose fake enforces a (tiny) rolling
+// 24-hour API allocation answers REQUEST_LIMIT_EXCEEDED once it is spent;
+// the run is deferred, nothing completed is redone, and the round completes
+// once the allocation has refilled — each object polled, each contact once.
+func TestSalesforceDailyAllocation(t *testing.T) {
+	storagetest.Each(t, func(t *testing.T, db *gorm.DB) {
+		b := setup(t, db)
+		f := sffake.New(sffake.WithClock(b.clk.Now), sffake.WithSessionTTL(365*24*time.Hour), sffake.WithDailyLimit(6))
+		srv := httptest.NewServer(f)
+		t.Cleanup(srv.Close)
+		org := f.NewTenant()
+		access, _, err := f.Tokens(org)
+		require.NoError(t, err)
+		app := salesforce.New(connectors.AppConfig{BaseURL: srv.URL}, salesforce.WithClock(b.clk.Now))
+		b.runner.Apps = fakeApps{app}
+		b.runner.Opener = &sfOpener{url: srv.URL, access: access}
+		require.NoError(t, db.Model(&models.Connection{}).Where("id = ?", b.connID).Updates(map[string]any{
+			"app": "salesforce", "external_id": org, "emit_backfill": true}).Error)
+		var ids []string
+		for i := range 3 {
+			id, err := f.Create(org, "Contact", map[string]any{"LastName": "Daily", "Email": "d" + strconv.Itoa(i) + "@x.test"})
+			require.NoError(t, err)
+			ids = append(ids, id)
+		}
+		b.clk.Add(time.Minute)
+		res, err := b.run(t)
+		require.NoError(t, err)
+		require.Equal(t, RunDeferred, res.Status, "the allocation is spent part-way: %s", res.Error)
+		assert.Contains(t, res.Error, "REQUEST_LIMIT_EXCEEDED")
+		assert.Positive(t, f.Refused(org))
+		runs := []Result{res}
+		for len(runs) < 10 {
+			b.clk.Add(24 * time.Hour)
+			res, err = b.run(t)
+			require.NoError(t, err)
+			runs = append(runs, res)
+			if res.Status == RunCompleted {
+				break
+			}
+		}
+		require.Equal(t, RunCompleted, res.Status, "%+v", res)
+		t.Logf("salesforce: %d runs under a 6-request daily allocation", len(runs))
+		var contacts []string
+		for _, e := range dataEvents(b.pub.take()) {
+			if e.Topic == "crm/contacts" {
+				contacts = append(contacts, remoteIDOf(t, e))
+			}
+		}
+		assert.ElementsMatch(t, ids, contacts, "each contact once")
+		cur := b.cursors(t)
+		for _, object := range app.Info().Objects {
+			assert.Contains(t, cur, deletedKey(object), "%s polled", object)
+		}
+	})
 }

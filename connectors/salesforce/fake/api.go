@@ -112,8 +112,9 @@ func (f *Fake) api(h apiHandler) http.HandlerFunc {
 				return
 			}
 		}
-		t.apiCalls++
-		w.Header().Set("Sforce-Limit-Info", fmt.Sprintf("api-usage=%d/15000", t.apiCalls))
+		if !f.admitLocked(w, t) {
+			return
+		}
 		h(w, r, t)
 	}
 }

@@ -58,6 +58,7 @@ const (
 type Fake struct {
 	mu         sync.Mutex
 	now        func() time.Time
+	dailyLimit int
 	pageSize   int
 	sessionTTL time.Duration
 	baseURL    string
@@ -91,6 +92,10 @@ type tenant struct {
 	deleted  map[string][]deletion
 	fails    []string
 	apiCalls int
+	// window holds the API request times of the last 24 hours and refused
+	// counts the requests WithDailyLimit turned away.
+	window  []time.Time
+	refused int
 }
 
 type record struct {
