@@ -16,9 +16,9 @@ import (
 
 	"github.com/tributary/tributary/connectors"
 	"github.com/tributary/tributary/connectors/hubspot"
+	hsfake "github.com/tributary/tributary/connectors/hubspot/fake"
 	"github.com/tributary/tributary/connectors/salesforce"
 	sffake "github.com/tributary/tributary/connectors/salesforce/fake"
-	hsfake "github.com/tributary/tributary/connectors/hubspot/fake"
 	"github.com/tributary/tributary/connectors/shopify"
 	shfake "github.com/tributary/tributary/connectors/shopify/fake"
 	"github.com/tributary/tributary/models"
