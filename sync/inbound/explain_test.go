@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"gorm.io/gorm"
 
 	"github.com/tributary/tributary/models"
 	"github.com/tributary/tributary/storage"
@@ -50,6 +51,38 @@ func TestInboxQueriesUseIndexesWithoutStatistics(t *testing.T) {
 		Oldest *time.Time
 	}
 	require.NoError(t, rec.Raw(`SELECT count(*) AS n, min(received_at) AS oldest FROM inbox_items WHERE processed_at IS NULL`).Scan(&pending).Error)
+
+	// A backlog of 3,000 pending items: the claim walks idx_inbox_pending in
+	// received order and stops after its batch (no read and sort of the
+	// whole backlog), in the transaction settings claim uses.
+	backlog := make([]models.InboxItem, 0, 3000)
+	for i := range 3000 {
+		backlog = append(backlog, models.InboxItem{ID: models.NewID(models.PrefixInbox), App: "shopify", DedupKey: fmt.Sprint("new-", i),
+			Method: "POST", URL: shopifyAddress, Header: "{}", Body: []byte("{}"), ReceivedAt: now, NextAttemptAt: now,
+			OrderKey: fmt.Sprintf("k%063d", i)})
+	}
+	require.NoError(t, db.CreateInBatches(backlog, 500).Error)
+	var claimSQL string
+	for _, st := range r.Statements() {
+		if strings.HasPrefix(st, "SELECT * FROM inbox_items i") {
+			claimSQL = st
+		}
+	}
+	require.NotEmpty(t, claimSQL)
+	var claimPlan []string
+	require.NoError(t, db.Transaction(func(tx *gorm.DB) error {
+		if err := tx.Exec(`SELECT set_config('enable_sort', 'off', true), set_config('enable_bitmapscan', 'off', true)`).Error; err != nil {
+			return err
+		}
+		return tx.Raw("EXPLAIN " + claimSQL).Scan(&claimPlan).Error
+	}))
+	plan := strings.Join(claimPlan, "\n")
+	require.Contains(t, plan, "Index Scan using idx_inbox_pending on inbox_items i", plan)
+	require.NotContains(t, plan, "Sort", plan)
+	require.Contains(t, plan, "idx_inbox_inflight on inbox_items o", "in-flight items are found in their own small index")
+	if os.Getenv("TRIBUTARY_EXPLAIN") != "" {
+		t.Logf("claim with a backlog:\n%s\n%s", claimSQL, indent(plan))
+	}
 
 	plans := storagetest.RequireIndexed(t, db, r.Statements(), []string{"inbox_items", "connections"},
 		[]string{"idx_inbox_pending", "idx_inbox_inflight"}) // partial: only unprocessed / leased items
