@@ -48,6 +48,8 @@ type Deps struct {
 	Inbound     Inbound
 	// Console serves /console (package api/console); nil answers 503.
 	Console http.Handler
+	// Connect serves the hosted connect page /connect/{token}; nil answers 503.
+	Connect http.Handler
 }
 
 // Server is the HTTP API.
@@ -121,6 +123,15 @@ func (s *Server) routes() {
 	e.GET("/console", console)
 	e.GET("/console/*path", console)
 	e.POST("/console/*path", console)
+	connect := func(c *gin.Context) {
+		if s.deps.Connect == nil {
+			unavailable(c, "the connect page")
+			return
+		}
+		s.deps.Connect.ServeHTTP(c.Writer, c.Request)
+	}
+	e.GET("/connect/:token", connect)
+	e.POST("/connect/:token", connect)
 
 	isv := e.Group("/v1", s.authenticate(roleISV))
 	admin := e.Group("/v1/admin", s.authenticate(roleAdmin))

@@ -54,7 +54,7 @@ func parsePages() (map[string]*template.Template, error) {
 		},
 	}
 	out := map[string]*template.Template{}
-	for _, name := range []string{"login", "error", "webhooks", "deliveries", "dead-letters", "connections", "events"} {
+	for _, name := range []string{"login", "error", "webhooks", "deliveries", "dead-letters", "connections", "events", "connect"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(assets, "assets/layout.html", "assets/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("console template %s: %w", name, err)

@@ -186,6 +186,42 @@ func TestConsoleInBrowser(t *testing.T) {
 	require.Contains(t, conns, "sandbox")
 	require.Contains(t, events, "connection/created")
 
+	// The hosted connect page: the end user picks the sandbox app, fills its
+	// form, sees success and returns to the ISV's redirectUrl.
+	st, sess := e.do(t, "POST", "/v1/connect-sessions", key, map[string]any{"userId": "u-7", "userName": "Jo's Shop",
+		"redirectUrl": rc.URL + "/connected"})
+	require.Equal(t, 201, st, "%v", sess)
+	// The engine listens on a port chosen at start, so its public URL
+	// (config public_url) is not this test's address: keep the path.
+	_, path, ok := strings.Cut(sess["connectUrl"].(string), "/connect/")
+	require.True(t, ok, "%v", sess)
+	connectURL := e.url + "/connect/" + path
+	var connected, landed string
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate(connectURL),
+		chromedp.WaitVisible(chromedp.CSS(`button.app[value="sandbox"]`)),
+		shot(t, dir, "connect-pick-app"),
+		chromedp.Click(chromedp.CSS(`button.app[value="sandbox"]`)),
+		chromedp.WaitVisible(chromedp.ID("credentials")),
+		chromedp.SetValue(chromedp.ID("mode"), "polling"),
+		chromedp.Click(chromedp.CSS(`#credentials button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.ID("connected")),
+		into(&connected, chromedp.Text(chromedp.ID("connected"))),
+		shot(t, dir, "connect-success"),
+		chromedp.Click(chromedp.ID("return")),
+		chromedp.WaitVisible(chromedp.CSS("body")),
+		into(&landed, chromedp.Location()),
+	))
+	require.Contains(t, connected, "Connected sandbox for Jo's Shop")
+	require.Contains(t, landed, rc.URL+"/connected?connectionId=con_")
+	_, cl := e.do(t, "GET", "/v1/connections?userId=u-7", key, nil)
+	require.Len(t, cl["data"].([]any), 1, "the connect page created the connection")
+	// The link is used up: opening it again says so.
+	var used string
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(connectURL), chromedp.WaitVisible(chromedp.CSS(".error")),
+		into(&used, chromedp.Text(chromedp.CSS(".error")))))
+	require.Contains(t, used, "already used")
+
 	// A form without the session's CSRF token is refused.
 	resp, err := http.PostForm(e.url+"/console/webhooks", map[string][]string{"address": {"https://evil.example.com"}})
 	require.NoError(t, err)

@@ -192,6 +192,9 @@ func serve(ctx context.Context, c *config.Config, ready func(addr string)) error
 		return err
 	}
 	deps.Console = cons
+	if deps.Connect, err = console.NewConnectPage(conns, log); err != nil {
+		return err
+	}
 	srv := api.New(deps)
 
 	// Background work stops as soon as ctx ends, beside the HTTP drain: no

@@ -170,7 +170,8 @@ func TestCreateSessionValidation(t *testing.T) {
 			field string
 		}{
 			{"unknown app", SessionInput{App: "nope", UserID: "u", RedirectURL: "https://x.example"}, "app"},
-			{"credentials app", SessionInput{App: "fakecrm", UserID: "u", RedirectURL: "https://x.example"}, "app"},
+			{"credentials app, relative redirect", SessionInput{App: "fakecrm", UserID: "u", RedirectURL: "/done"}, "redirectUrl"},
+			{"no app, no user", SessionInput{RedirectURL: "https://x.example"}, "userId"},
 			{"no user", SessionInput{App: "fakeoauth", RedirectURL: "https://x.example"}, "userId"},
 			{"relative redirect", SessionInput{App: "fakeoauth", UserID: "u", RedirectURL: "/done"}, "redirectUrl"},
 			{"javascript redirect", SessionInput{App: "fakeoauth", UserID: "u", RedirectURL: "javascript:alert(1)"}, "redirectUrl"},

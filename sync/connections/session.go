@@ -48,25 +48,29 @@ type Session struct {
 
 // CreateSession starts an OAuth2 authorization-code flow with PKCE (S256)
 // and a random state; the session expires after SessionLifetime.
+//
+// Without an app (the end user picks one on the hosted connect page) or
+// with a credentials app, the session is completed on that page instead:
+// its ConnectURL is /connect/{token} and URL is empty.
 func (s *Service) CreateSession(ctx context.Context, accountID string, in SessionInput) (Session, error) {
+	if in.App == "" {
+		return s.createHosted(ctx, accountID, in)
+	}
 	app, err := s.appOf(in.App)
 	if err != nil {
 		return Session{}, err
 	}
 	oapp, ok := app.(connectors.OAuthApp)
 	if !ok {
+		if _, creds := app.(connectors.CredentialsApp); creds {
+			return s.createHosted(ctx, accountID, in)
+		}
 		return Session{}, models.FieldError("app", "app %q does not connect through OAuth2: create the connection with credentials (POST /v1/connections)", in.App)
 	}
 	if err := checkUser(in.UserID, in.UserName); err != nil {
 		return Session{}, err
 	}
-	if u, err := url.Parse(in.RedirectURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return Session{}, models.FieldError("redirectUrl", "redirectUrl must be an absolute http(s) URL")
-	}
-	if len(in.RedirectURL) > 2048 {
-		return Session{}, models.FieldError("redirectUrl", "redirectUrl is longer than 2048 characters")
-	}
-	if err := s.checkRedirect(ctx, accountID, in.RedirectURL); err != nil {
+	if err := s.checkRedirectURL(ctx, accountID, in.RedirectURL); err != nil {
 		return Session{}, err
 	}
 	if s.external == "" {
@@ -172,6 +176,18 @@ func BrowserCookieName(state string) string { return "tributary_connect_" + toke
 func tokenHash(t string) string {
 	sum := sha256.Sum256([]byte(t))
 	return hex.EncodeToString(sum[:])
+}
+
+// checkRedirectURL validates a session's redirectUrl: absolute http(s),
+// bounded, and allowed by the account.
+func (s *Service) checkRedirectURL(ctx context.Context, accountID, redirect string) error {
+	if u, err := url.Parse(redirect); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return models.FieldError("redirectUrl", "redirectUrl must be an absolute http(s) URL")
+	}
+	if len(redirect) > 2048 {
+		return models.FieldError("redirectUrl", "redirectUrl is longer than 2048 characters")
+	}
+	return s.checkRedirect(ctx, accountID, redirect)
 }
 
 // checkRedirect refuses a redirect URL whose origin is not in the account's

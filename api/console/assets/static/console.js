@@ -7,7 +7,8 @@ document.addEventListener('submit', (ev) => {
     const p = f.querySelector('.progress');
     if (p) p.textContent = f.dataset.progress;
   }
-  f.querySelectorAll('button').forEach((b) => { b.disabled = true; });
+  // After the form data is built: a disabled submitter would drop its name=value.
+  setTimeout(() => f.querySelectorAll('button').forEach((b) => { b.disabled = true; }), 0);
 });
 
 (function tail() {
