@@ -54,13 +54,26 @@ func (s *Server) securityHeaders(c *gin.Context) {
 	c.Next()
 }
 
-// validInput refuses NUL bytes and invalid UTF-8 in the path and the query
-// (keys and values, after decoding) with 400 before any handler or database
-// sees them; bindJSON does the same for bodies.
+// validInput refuses NUL bytes and invalid UTF-8 in the path, the query
+// (keys and values, after decoding) and the request headers (names and
+// values; inbound webhooks store theirs in the inbox) with 400 before any
+// handler or database sees them; bindJSON does the same for bodies.
 func (s *Server) validInput(c *gin.Context) {
 	if !cleanString(c.Request.URL.Path) {
 		fail(c, models.Errorf(models.ErrCodeInvalid, "the path holds a NUL byte or invalid UTF-8"))
 		return
+	}
+	for k, vs := range c.Request.Header {
+		if !cleanString(k) {
+			fail(c, models.Errorf(models.ErrCodeInvalid, "a request header name holds a NUL byte or invalid UTF-8"))
+			return
+		}
+		for _, v := range vs {
+			if !cleanString(v) {
+				fail(c, models.Errorf(models.ErrCodeInvalid, "request header %s holds a NUL byte or invalid UTF-8", k))
+				return
+			}
+		}
 	}
 	q, err := url.ParseQuery(c.Request.URL.RawQuery)
 	if err != nil {
