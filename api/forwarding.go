@@ -215,7 +215,21 @@ func (s *Server) listDeliveries(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	f := forwarding.DeliveryFilter{WebhookID: c.Param("id"), Status: c.Query("status")}
+	f := forwarding.DeliveryFilter{WebhookID: c.Param("id"), Status: c.Query("status"),
+		EventID: c.Query("eventId"), Topic: c.Query("topic"), ConnectionID: c.Query("connectionId")}
+	for _, b := range []struct {
+		name string
+		dst  *time.Time
+	}{{"since", &f.Since}, {"until", &f.Until}} {
+		if v := c.Query(b.name); v != "" {
+			t, err := time.Parse(time.RFC3339, v)
+			if err != nil {
+				fail(c, models.FieldError(b.name, "%s must be an RFC 3339 time like 2026-11-30T10:00:00Z", b.name))
+				return
+			}
+			*b.dst = t
+		}
+	}
 	if f.WebhookID == "" {
 		f.WebhookID = c.Query("webhookId")
 	}

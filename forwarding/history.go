@@ -41,6 +41,12 @@ type DeliveryView struct {
 type DeliveryFilter struct {
 	WebhookID string
 	Status    string
+	// EventID, Topic (exact) and ConnectionID select by the delivered event.
+	EventID      string
+	Topic        string
+	ConnectionID string
+	// Since (inclusive) and Until (exclusive) bound the delivery's creation.
+	Since, Until time.Time
 }
 
 // ListDeliveries pages the account's deliveries, newest first, with attempts.
@@ -62,6 +68,25 @@ func (s *Service) ListDeliveries(ctx context.Context, accountID string, f Delive
 	}
 	if f.Status != "" {
 		q = q.Where("status = ?", f.Status)
+	}
+	if f.EventID != "" {
+		q = q.Where("event_id = ?", f.EventID)
+	}
+	if f.Topic != "" || f.ConnectionID != "" {
+		ev := db.Model(&models.Event{}).Select("id").Where("account_id = ?", accountID)
+		if f.Topic != "" {
+			ev = ev.Where("topic = ?", f.Topic)
+		}
+		if f.ConnectionID != "" {
+			ev = ev.Where("connection_id = ?", f.ConnectionID)
+		}
+		q = q.Where("event_id IN (?)", ev)
+	}
+	if !f.Since.IsZero() {
+		q = q.Where("created_at >= ?", f.Since.UTC())
+	}
+	if !f.Until.IsZero() {
+		q = q.Where("created_at < ?", f.Until.UTC())
 	}
 	if cursor != "" {
 		q = q.Where("id < ?", cursor)

@@ -202,9 +202,27 @@ func (k *Console) deleteWebhook(w http.ResponseWriter, r *http.Request) {
 
 func (k *Console) deliveries(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	f := forwarding.DeliveryFilter{WebhookID: q.Get("webhookId"), Status: q.Get("status")}
-	list, next, err := k.cfg.Webhooks.ListDeliveries(r.Context(), acc(r), f, 50, q.Get("cursor"))
+	f := forwarding.DeliveryFilter{WebhookID: q.Get("webhookId"), Status: q.Get("status"), EventID: q.Get("eventId"),
+		Topic: q.Get("topic"), ConnectionID: q.Get("connectionId")}
 	p := page{Title: "Delivery history", Nav: "deliveries"}
+	// since / until come from datetime-local inputs (UTC) or RFC 3339.
+	for _, b := range []struct {
+		name string
+		dst  *time.Time
+	}{{"since", &f.Since}, {"until", &f.Until}} {
+		if v := q.Get(b.name); v != "" {
+			t, err := time.Parse(time.RFC3339, v)
+			if err != nil {
+				t, err = time.Parse("2006-01-02T15:04", v)
+			}
+			if err != nil {
+				p.Error = b.name + " must be a time like 2026-11-30T10:00"
+				continue
+			}
+			*b.dst = t
+		}
+	}
+	list, next, err := k.cfg.Webhooks.ListDeliveries(r.Context(), acc(r), f, 50, q.Get("cursor"))
 	if err != nil {
 		p.Error = message(err)
 	}
@@ -212,7 +230,7 @@ func (k *Console) deliveries(w http.ResponseWriter, r *http.Request) {
 	if f.WebhookID != "" {
 		sub, _ = k.cfg.Webhooks.GetSubscription(r.Context(), acc(r), f.WebhookID)
 	}
-	p.Data = map[string]any{"Deliveries": list, "Next": next, "Filter": f, "Webhook": sub,
+	p.Data = map[string]any{"Deliveries": list, "Next": next, "Filter": f, "Webhook": sub, "Since": q.Get("since"), "Until": q.Get("until"),
 		"Statuses": []string{models.DeliverySucceeded, models.DeliveryFailed, models.DeliveryPending, models.DeliveryDead}}
 	k.render(w, r, http.StatusOK, "deliveries", p)
 }

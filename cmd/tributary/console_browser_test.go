@@ -115,7 +115,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	require.Contains(t, notice, "Registered "+rc.URL+"/hooks/acme")
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.Click(chromedp.CSS(`#webhooks button.test`)),
-		chromedp.WaitVisible(chromedp.CSS(".notice")),
+		chromedp.WaitVisible(chromedp.Search(`//p[@class="notice" and contains(., "Test evt_")]`)),
 		into(&notice, chromedp.Text(chromedp.CSS(".notice"))),
 	))
 	require.Regexp(t, `Test evt_\w+ delivered: status 200`, notice)
@@ -147,6 +147,16 @@ func TestConsoleInBrowser(t *testing.T) {
 		into(&history, chromedp.Text(chromedp.ID("deliveries"))),
 		shot(t, dir, "console-delivery-history"),
 	))
+	// Filter the history by topic in the page's form.
+	var filtered string
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.SetValue(chromedp.CSS(`.filters input[name=topic]`), "connection/created"),
+		chromedp.Submit(chromedp.CSS(`.filters`)),
+		chromedp.WaitVisible(chromedp.Search(`//form[@class="filters"]//input[@name="topic" and @value="connection/created"]`)),
+		into(&filtered, chromedp.Text(chromedp.ID("deliveries"))),
+	))
+	require.Contains(t, filtered, "connection/created")
+	require.NotContains(t, filtered, "crm/contacts")
 	require.Contains(t, history, "succeeded")
 	require.Contains(t, history, "200")
 	require.Contains(t, history, `{"ok":true}`, "attempts show the response body")
@@ -160,7 +170,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		into(&dead, chromedp.Text(chromedp.ID("dead-letters"))),
 		shot(t, dir, "console-dead-letters"),
 		chromedp.Click(chromedp.CSS(`#dead-letters button`)),
-		chromedp.WaitVisible(chromedp.CSS(".notice")),
+		chromedp.WaitVisible(chromedp.Search(`//p[@class="notice" and contains(., "Replayed")]`)),
 		into(&notice, chromedp.Text(chromedp.CSS(".notice"))),
 	))
 	require.Contains(t, dead, "503")
