@@ -35,4 +35,4 @@ build:
 
 ## chaos: the long fault-injection runs (SIGKILLs, dropped PostgreSQL connections, faulty receiver and providers); prints each audit
 chaos:
-	TRIBUTARY_CHAOS=1 $(GO) test -count=1 -timeout 30m -v -run 'TestSIGKILL|TestPostgresConnectionsDropped|TestNativeWebhooks|TestHubSpotFaults|TestShopifyFaults|TestCrashMidPoll' ./chaos/ ./cmd/tributary/ | grep -Ev '^(=== (RUN|PAUSE|CONT|NAME))'
+	TRIBUTARY_CHAOS=1 $(GO) test -count=1 -timeout 30m -v -run 'TestSIGKILL|TestPostgresConnectionsDropped|TestNativeWebhooks|TestHubSpotFaults|TestShopifyFaults|TestCrashMidPoll|TestWebhooksDeletedWhile|TestSlowTenantKeeps|TestTwoReplicasRecording' ./chaos/ ./cmd/tributary/ | grep -Ev '^(=== (RUN|PAUSE|CONT|NAME))'

@@ -194,10 +194,17 @@ func (s *Service) ListSubscriptions(ctx context.Context, accountID string, limit
 // dropped, its history stays until retention removes it.
 func (s *Service) DeleteSubscription(ctx context.Context, accountID, id string) error {
 	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if _, err := s.loadSubscription(tx, accountID, id); err != nil {
+		// The subscription row first, then its queued deliveries: the order
+		// in which a dispatcher's flush takes them when it rests an endpoint.
+		if _, err := s.loadSubscription(storage.ForUpdate(tx), accountID, id); err != nil {
 			return err
 		}
-		if err := tx.Where("subscription_id = ? AND status IN ?", id, []string{models.DeliveryPending, models.DeliveryFailed}).
+		// Deliveries in flight are left to their dispatcher, which finds the
+		// subscription gone and drops them; waiting for their rows here
+		// would deadlock with its flush.
+		now := s.Now()
+		if err := tx.Where("subscription_id = ? AND status IN ? AND (lease_token = '' OR next_attempt_at <= ?)",
+			id, []string{models.DeliveryPending, models.DeliveryFailed}, now).
 			Delete(&models.Delivery{}).Error; err != nil {
 			return fmt.Errorf("delete deliveries of %s: %w", id, err)
 		}
