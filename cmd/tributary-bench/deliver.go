@@ -149,7 +149,7 @@ func throughput(ctx context.Context, db *gorm.DB, scheme string, subs, events in
 }
 
 // steady publishes rate events/s for dur with a running dispatcher and
-// measures each event's capture→delivered latency at the receiver.
+// measures each event's publish→receiver latency (the outbox insert to the arrival; no capture).
 func steady(ctx context.Context, db *gorm.DB, scheme string, rate int, dur time.Duration) (deliverResult, error) {
 	vacuum(ctx, db)
 	svc, err := newForwarding(db)
