@@ -29,7 +29,7 @@ type Forwarding interface {
 	DeadLetters(ctx context.Context, accountID, webhookID string, limit int, cursor string) ([]forwarding.DeliveryView, string, error)
 	Replay(ctx context.Context, accountID, deliveryID string) error
 	ReplayAll(ctx context.Context, accountID, webhookID string) (int64, error)
-	ListEvents(ctx context.Context, accountID, after, topic string, limit int) ([]json.RawMessage, string, error)
+	Events(ctx context.Context, accountID string, f forwarding.EventFilter, limit int) ([]json.RawMessage, string, error)
 	SigningKeys(ctx context.Context, accountID string) ([]forwarding.SigningKey, error)
 	RotateSigningKey(ctx context.Context, accountID string) (forwarding.SigningKey, error)
 	JWKS(ctx context.Context) (signing.JWKS, error)
@@ -309,7 +309,8 @@ func (s *Server) listEvents(c *gin.Context) {
 	if after == "" {
 		after = p.Cursor
 	}
-	evs, next, err := s.deps.Forwarding.ListEvents(c.Request.Context(), accountID(c), after, c.Query("topic"), p.Limit)
+	evs, next, err := s.deps.Forwarding.Events(c.Request.Context(), accountID(c),
+		forwarding.EventFilter{After: after, Topic: c.Query("topic"), ConnectionID: c.Query("connectionId")}, p.Limit)
 	if err != nil {
 		fail(c, err)
 		return

@@ -64,3 +64,38 @@ func TestDeliveryFilters(t *testing.T) {
 		}
 	})
 }
+
+// TestEventFilters pages events of one connection, and from a time.
+func TestEventFilters(t *testing.T) {
+	t.Parallel()
+	storagetest.Each(t, func(t *testing.T, db *gorm.DB) {
+		b := setup(t, db)
+		ctx := context.Background()
+		t0 := b.clock.Now()
+		b.publish(t, "acc_a", contactEvent("1")) // con_x
+		b.clock.Advance(time.Hour)
+		b.publish(t, "acc_a", &models.Envelope{Topic: "crm/leads", UpdateType: models.UpdateCreated, ConnectionID: "con_y",
+			Source: models.SourcePoll, DataPayload: []byte(`{"remoteId":"2"}`)})
+		b.publish(t, "acc_b", contactEvent("3"))
+		for _, tc := range []struct {
+			name string
+			f    forwarding.EventFilter
+			want int
+		}{
+			{"all", forwarding.EventFilter{}, 2},
+			{"connection", forwarding.EventFilter{ConnectionID: "con_x"}, 1},
+			{"other connection", forwarding.EventFilter{ConnectionID: "con_y"}, 1},
+			{"after a time", forwarding.EventFilter{After: t0.Add(30 * time.Minute).Format(time.RFC3339)}, 1},
+			{"after the start", forwarding.EventFilter{After: t0.Format(time.RFC3339)}, 2},
+			{"time and connection", forwarding.EventFilter{After: t0.Add(30 * time.Minute).Format(time.RFC3339), ConnectionID: "con_x"}, 0},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				evs, _, err := b.svc.Events(ctx, "acc_a", tc.f, 50)
+				require.NoError(t, err)
+				require.Len(t, evs, tc.want)
+			})
+		}
+		_, _, err := b.svc.Events(ctx, "acc_a", forwarding.EventFilter{After: "yesterday"}, 50)
+		require.Error(t, err)
+	})
+}

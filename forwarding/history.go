@@ -289,6 +289,28 @@ func (s *Service) ReplayAll(ctx context.Context, accountID, webhookID string) (i
 // current cursor), optionally filtered by a topic or pattern. The next cursor
 // is the last event's, so a puller can always resume.
 func (s *Service) ListEvents(ctx context.Context, accountID, after, topic string, limit int) ([]json.RawMessage, string, error) {
+	return s.Events(ctx, accountID, EventFilter{After: after, Topic: topic}, limit)
+}
+
+// EventFilter selects the events GET /v1/events pages through.
+type EventFilter struct {
+	// After is the previous page's cursor, "latest", or an RFC 3339 time
+	// (events recorded at or after it).
+	After string
+	// Topic is a topic or a "category/*" pattern.
+	Topic string
+	// ConnectionID keeps one connection's events.
+	ConnectionID string
+}
+
+// Events pages the account's events in order, as ListEvents, with the
+// connection and time filters of EventFilter.
+func (s *Service) Events(ctx context.Context, accountID string, f EventFilter, limit int) ([]json.RawMessage, string, error) {
+	after, topic := f.After, f.Topic
+	var since time.Time
+	if t, err := time.Parse(time.RFC3339, after); err == nil {
+		since, after = t, ""
+	}
 	var seq int64
 	if after == "latest" { // where a new puller starts: nothing old, the current cursor
 		var last int64
@@ -301,11 +323,17 @@ func (s *Service) ListEvents(ctx context.Context, accountID, after, topic string
 	if after != "" {
 		n, err := strconv.ParseInt(after, 10, 64)
 		if err != nil || n < 0 {
-			return nil, "", models.FieldError("after", "after must be a cursor from an earlier answer")
+			return nil, "", models.FieldError("after", "after must be a cursor from an earlier answer or an RFC 3339 time")
 		}
 		seq = n
 	}
 	q := s.db.WithContext(ctx).Select("seq", "body").Where("account_id = ? AND seq > ?", accountID, seq)
+	if !since.IsZero() {
+		q = q.Where("created_at >= ?", since.UTC())
+	}
+	if f.ConnectionID != "" {
+		q = q.Where("connection_id = ?", f.ConnectionID)
+	}
 	switch {
 	case topic == "" || topic == "*":
 	case !models.ValidTopicPattern(topic):
