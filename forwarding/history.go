@@ -374,14 +374,28 @@ func (s *Service) SendTest(ctx context.Context, accountID, webhookID, topic stri
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var e error
 		dels, e = s.publish(ctx, tx, accountID, webhookID, []*models.Envelope{env})
-		return e
+		if e != nil || len(dels) == 0 {
+			return e
+		}
+		// The test delivery is sent by this request: it is stored already
+		// held for a lease, so a dispatcher woken by the commit does not
+		// claim and send it too. Should this process die before sending, it
+		// becomes due when the hold ends and is delivered in the background.
+		return tx.Model(&models.Delivery{}).Where("id = ?", dels[0].ID).
+			Update("next_attempt_at", s.Now().Add(s.cfg.MaxTimeout+leaseMargin)).Error
 	})
 	if err != nil {
 		return nil, "", err
 	}
+	if s.afterTestPublish != nil {
+		s.afterTestPublish()
+	}
 	jobs, err := d.claim(ctx, 1, []string{dels[0].ID})
-	if err != nil || len(jobs) == 0 {
+	if err != nil {
 		return nil, "", fmt.Errorf("claim test delivery: %w", err)
+	}
+	if len(jobs) == 0 {
+		return nil, "", fmt.Errorf("claim test delivery %s: not claimable", dels[0].ID)
 	}
 	jobs[0].force = true
 	r := d.attempt(ctx, jobs[0])

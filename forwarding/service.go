@@ -57,9 +57,12 @@ type Service struct {
 	keys   *keyring
 	keyCfg config.Signing
 	genKey func() (*rsa.PrivateKey, error) // signing.GenerateKey; tests block it
-	direct *Dispatcher                     // for test sends made on behalf of the API
-	wakeMu sync.Mutex
-	wakes  []chan struct{}
+	// afterTestPublish runs between storing a test event and sending it;
+	// tests put a background dispatcher there.
+	afterTestPublish func()
+	direct           *Dispatcher // for test sends made on behalf of the API
+	wakeMu           sync.Mutex
+	wakes            []chan struct{}
 }
 
 // New builds the service.
