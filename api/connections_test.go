@@ -67,6 +67,9 @@ func newConnAPI(t *testing.T, db *gorm.DB) *connAPI {
 	require.NoError(t, err)
 	_, keyB, err := accts.Create(ctx, "B")
 	require.NoError(t, err)
+	// A returns its end users to the ISV's app; B keeps the default.
+	_, err = accts.Update(ctx, accA.ID, accounts.Update{AllowedRedirectOrigins: &[]string{"https://isv.example.com"}})
+	require.NoError(t, err)
 	admin, err := accts.CreateAdminKey(ctx)
 	require.NoError(t, err)
 

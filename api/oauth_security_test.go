@@ -88,10 +88,18 @@ func TestSecurityOAuthStateBoundToBrowser(t *testing.T) {
 		st, out = a.do(t, http.MethodPost, "/v1/connect-sessions", a.keyA, map[string]any{
 			"app": "hubspot", "userId": "u2", "redirectUrl": "https://isv.example.com/other?x=1"})
 		require.Equal(t, http.StatusCreated, st, out)
-		// Account B has no list: any origin (documented default).
+		// Account B has no list: never an open redirect — only this
+		// deployment's own origin or a loopback host (documented default).
 		st, out = a.do(t, http.MethodPost, "/v1/connect-sessions", a.keyB, map[string]any{
 			"app": "hubspot", "userId": "u2", "redirectUrl": "https://elsewhere.example.org/"})
-		require.Equal(t, http.StatusCreated, st, out)
+		require.Equal(t, http.StatusUnprocessableEntity, st, out)
+		require.Equal(t, "redirectUrl", out["error"].(map[string]any)["field"])
+		require.Contains(t, out["error"].(map[string]any)["message"], "allowedRedirectOrigins")
+		for _, ok := range []string{a.url + "/connected", "http://localhost:3000/done", "http://127.0.0.1:8080/x", "http://[::1]/y"} {
+			st, out = a.do(t, http.MethodPost, "/v1/connect-sessions", a.keyB, map[string]any{
+				"app": "hubspot", "userId": "u2", "redirectUrl": ok})
+			require.Equal(t, http.StatusCreated, st, "%s: %v", ok, out)
+		}
 		// An unknown start token is a 400.
 		st, out = a.do(t, http.MethodGet, "/oauth/start/nope", "", nil)
 		require.Equal(t, http.StatusBadRequest, st, out)

@@ -119,7 +119,7 @@ func runProviderFaults(t *testing.T, d string, s uint64, rg providerRig) {
 	require.NoError(t, rc.Prefetch())
 
 	// OAuth: connect session → fake authorize → engine callback → redirectUrl.
-	sess := map[string]any{"app": rg.app, "userId": "u1", "userName": "Chaos", "redirectUrl": "http://isv.example/done"}
+	sess := map[string]any{"app": rg.app, "userId": "u1", "userName": "Chaos", "redirectUrl": "http://localhost:1/done"}
 	if rg.params != nil {
 		sess["params"] = rg.params
 	}
@@ -133,7 +133,7 @@ func runProviderFaults(t *testing.T, d string, s uint64, rg providerRig) {
 		resp.Body.Close()
 		require.Equal(t, http.StatusFound, resp.StatusCode, "GET %s", next)
 		next = resp.Header.Get("Location")
-		if done, err = url.Parse(next); err == nil && done.Host == "isv.example" {
+		if done, err = url.Parse(next); err == nil && done.Host == "localhost:1" {
 			break
 		}
 	}

@@ -200,7 +200,7 @@ func connect(ctx context.Context, e *engineProc, key, source string, n int) ([]c
 	sem := make(chan struct{}, 8)
 	var wg sync.WaitGroup
 	browser := &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(r *http.Request, _ []*http.Request) error {
-		if r.URL.Host == "isv.example" {
+		if r.URL.Host == "localhost:1" {
 			return http.ErrUseLastResponse
 		}
 		return nil
@@ -228,7 +228,7 @@ func connect(ctx context.Context, e *engineProc, key, source string, n int) ([]c
 				URL string `json:"url"`
 			}
 			err := e.call(ctx, "POST", "/v1/connect-sessions", key, map[string]any{"app": "shopify", "userId": user, "userName": "Bench " + user,
-				"redirectUrl": "http://isv.example/connected", "params": map[string]string{"shop": shop}}, http.StatusCreated, &sess)
+				"redirectUrl": "http://localhost:1/connected", "params": map[string]string{"shop": shop}}, http.StatusCreated, &sess)
 			if err != nil {
 				errs <- err
 				return
@@ -241,7 +241,7 @@ func connect(ctx context.Context, e *engineProc, key, source string, n int) ([]c
 			_, _ = io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
 			loc, err := url.Parse(resp.Header.Get("Location"))
-			if err != nil || resp.StatusCode != http.StatusFound || loc.Host != "isv.example" || loc.Query().Get("connectionId") == "" {
+			if err != nil || resp.StatusCode != http.StatusFound || loc.Host != "localhost:1" || loc.Query().Get("connectionId") == "" {
 				errs <- fmt.Errorf("connect %s: status %d, redirect %q", shop, resp.StatusCode, resp.Header.Get("Location"))
 				return
 			}

@@ -100,7 +100,7 @@ func runProviderCase(t *testing.T, dialect string, pc providerCase) {
 
 	// Connect: session → the fake's authorize (auto-approves) → the
 	// engine's /oauth/callback → the ISV's redirectUrl with connectionId.
-	sess := map[string]any{"app": pc.app, "userId": "u1", "userName": "Demo user", "redirectUrl": "http://isv.example/connected"}
+	sess := map[string]any{"app": pc.app, "userId": "u1", "userName": "Demo user", "redirectUrl": "http://localhost:1/connected"}
 	if pc.params != nil {
 		sess["params"] = pc.params
 	}
@@ -187,7 +187,7 @@ func drained(t *testing.T, e *engine) {
 func followConnect(t *testing.T, authorizeURL string) string {
 	t.Helper()
 	hc := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(r *http.Request, _ []*http.Request) error {
-		if r.URL.Host == "isv.example" {
+		if r.URL.Host == "localhost:1" {
 			return http.ErrUseLastResponse
 		}
 		return nil
@@ -199,7 +199,7 @@ func followConnect(t *testing.T, authorizeURL string) string {
 	require.Equal(t, http.StatusFound, resp.StatusCode, "%s", raw)
 	loc, err := url.Parse(resp.Header.Get("Location"))
 	require.NoError(t, err)
-	require.Equal(t, "isv.example", loc.Host)
+	require.Equal(t, "localhost:1", loc.Host)
 	require.Empty(t, loc.Query().Get("error"), "connect failed: %s", loc)
 	id := loc.Query().Get("connectionId")
 	require.True(t, strings.HasPrefix(id, "con_"), "redirect %s", loc)
@@ -356,7 +356,7 @@ func TestShopifyConnectSessionWithoutShop(t *testing.T) {
 	key := e.account(t, "Acme")
 	for _, params := range []map[string]string{nil, {"shop": "not a shop"}} {
 		st, body := e.do(t, "POST", "/v1/connect-sessions", key, map[string]any{"app": "shopify", "userId": "u1",
-			"userName": "Demo", "redirectUrl": "http://isv.example/connected", "params": params})
+			"userName": "Demo", "redirectUrl": "http://localhost:1/connected", "params": params})
 		requireError(t, st, body, 422, "invalid_field")
 		require.Equal(t, "params", body["error"].(map[string]any)["field"])
 	}

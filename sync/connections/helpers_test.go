@@ -288,6 +288,12 @@ func setup(t *testing.T, db *gorm.DB) *bundle {
 	accB, _, err := b.accounts.Create(ctx, "B")
 	require.NoError(t, err)
 	b.accA, b.accB = accA.ID, accB.ID
+	// Both return their end users to the ISV's app (an empty list allows
+	// only this deployment and loopback hosts).
+	for _, id := range []string{b.accA, b.accB} {
+		_, err = b.accounts.Update(ctx, id, accounts.Update{AllowedRedirectOrigins: &[]string{"https://isv.example.com"}})
+		require.NoError(t, err)
+	}
 	b.svc, err = New(Config{
 		DB: db, Box: box, Publisher: b.pub, Accounts: b.accounts,
 		Apps:        registry{"fakecrm": b.cred, "fakeoauth": &oauthApp{p: b.prov}},

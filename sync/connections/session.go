@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"strings"
 	"time"
@@ -191,7 +192,9 @@ func (s *Service) checkRedirectURL(ctx context.Context, accountID, redirect stri
 }
 
 // checkRedirect refuses a redirect URL whose origin is not in the account's
-// allowedRedirectOrigins (an empty list allows any).
+// allowedRedirectOrigins. An account with an empty list may return only to
+// this deployment's own public URL or to a loopback host (localhost,
+// 127.0.0.1, [::1]; development): an open redirect is never the default.
 func (s *Service) checkRedirect(ctx context.Context, accountID, redirect string) error {
 	if s.accounts == nil {
 		return nil
@@ -206,20 +209,38 @@ func (s *Service) checkRedirect(ctx context.Context, accountID, redirect string)
 			return fmt.Errorf("account %s allowed redirect origins: %w", accountID, err)
 		}
 	}
-	if len(allowed) == 0 {
-		return nil
-	}
 	u, err := url.Parse(redirect)
 	if err != nil {
 		return models.FieldError("redirectUrl", "redirectUrl must be an absolute http(s) URL")
 	}
 	origin := strings.ToLower(u.Scheme + "://" + u.Host)
+	if len(allowed) == 0 {
+		if s.ownOrigin(origin) || isLoopback(u.Hostname()) {
+			return nil
+		}
+		return models.FieldError("redirectUrl", "the account has no allowedRedirectOrigins: redirectUrl may only return to this deployment or localhost until an operator sets them (PATCH /v1/admin/accounts/{id})")
+	}
 	for _, a := range allowed {
 		if strings.EqualFold(a, origin) {
 			return nil
 		}
 	}
 	return models.FieldError("redirectUrl", "redirectUrl's origin %s is not in the account's allowedRedirectOrigins", origin)
+}
+
+// ownOrigin reports whether origin is this deployment's public URL's.
+func (s *Service) ownOrigin(origin string) bool {
+	u, err := url.Parse(s.external)
+	return err == nil && u.Host != "" && strings.EqualFold(u.Scheme+"://"+u.Host, origin)
+}
+
+// isLoopback reports whether host names this machine.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func randomState() (string, error) {
