@@ -19,7 +19,7 @@ import (
 )
 
 // vectors mirrors testdata/test_vectors.json (copied from
-// /work/shared/fixtures/standardwebhooks).
+// the Standard Webhooks project's published test vectors).
 type vectors struct {
 	SignVector struct {
 		Secret               string `json:"secret"`
