@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"testing"
@@ -229,11 +230,32 @@ func TestConnectSessionRoutes(t *testing.T) {
 		require.Equal(t, http.StatusCreated, status, out)
 		assert.NotEmpty(t, out["expiresAt"])
 		authURL := out["url"].(string)
+		connectURL := out["connectUrl"].(string)
 
-		// The provider redirects the browser to /oauth/callback …
+		// Attack: the provider url used directly leaves the flow bound to no
+		// browser; its callback is refused and the session stays usable.
 		hc := a.providerClient
 		hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 		resp, err := hc.Get(authURL)
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusFound, resp.StatusCode)
+		unbound := resp.Header.Get("Location")
+		require.Contains(t, unbound, a.url+"/oauth/callback?")
+		status, out = a.do(t, http.MethodGet, unbound[len(a.url):], "", nil)
+		require.Equal(t, http.StatusBadRequest, status, out)
+		require.Contains(t, out["error"].(map[string]any)["message"], "connect link")
+
+		// The end user's browser opens connectUrl (binding cookie), the
+		// provider redirects it to /oauth/callback …
+		jar, err := cookiejar.New(nil)
+		require.NoError(t, err)
+		browser := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		resp, err = browser.Get(connectURL)
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusFound, resp.StatusCode)
+		resp, err = browser.Get(resp.Header.Get("Location"))
 		require.NoError(t, err)
 		resp.Body.Close()
 		require.Equal(t, http.StatusFound, resp.StatusCode)
@@ -241,7 +263,7 @@ func TestConnectSessionRoutes(t *testing.T) {
 		require.Contains(t, callback, a.url+"/oauth/callback?")
 
 		// … which creates the connection and sends the user to the ISV.
-		resp, err = apiClient(t).Get(callback)
+		resp, err = browser.Get(callback)
 		require.NoError(t, err)
 		resp.Body.Close()
 		require.Equal(t, http.StatusFound, resp.StatusCode)
@@ -255,7 +277,7 @@ func TestConnectSessionRoutes(t *testing.T) {
 		assert.Equal(t, "hubspot", out["app"])
 
 		// The same state again, or none: 400 with the contract body.
-		resp, err = apiClient(t).Get(callback)
+		resp, err = browser.Get(callback)
 		require.NoError(t, err)
 		raw, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()

@@ -3,6 +3,7 @@ package chaos
 import (
 	"math/rand/v2"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"strconv"
@@ -124,8 +125,11 @@ func runProviderFaults(t *testing.T, d string, s uint64, rg providerRig) {
 		sess["params"] = rg.params
 	}
 	out := e.Must("POST", "/v1/connect-sessions", key, sess, 201)
-	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	next := out["url"].(string)
+	// The end user's browser opens connectUrl, which binds the flow to its cookie.
+	jar, err := cookiejar.New(nil)
+	require.NoError(t, err)
+	noFollow := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	next := out["connectUrl"].(string)
 	var done *url.URL
 	for range 5 {
 		resp, err := noFollow.Get(next)

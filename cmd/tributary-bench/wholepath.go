@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -199,7 +200,12 @@ func connect(ctx context.Context, e *engineProc, key, source string, n int) ([]c
 	errs := make(chan error, n)
 	sem := make(chan struct{}, 8)
 	var wg sync.WaitGroup
-	browser := &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(r *http.Request, _ []*http.Request) error {
+	// One cookie jar for all: each flow's binding cookie has its own name.
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		return nil, err
+	}
+	browser := &http.Client{Jar: jar, Timeout: 30 * time.Second, CheckRedirect: func(r *http.Request, _ []*http.Request) error {
 		if r.URL.Host == "localhost:1" {
 			return http.ErrUseLastResponse
 		}
@@ -225,7 +231,7 @@ func connect(ctx context.Context, e *engineProc, key, source string, n int) ([]c
 			}
 			shop := fmt.Sprintf("bench-shop-%02d.myshopify.com", i)
 			var sess struct {
-				URL string `json:"url"`
+				ConnectURL string `json:"connectUrl"`
 			}
 			err := e.call(ctx, "POST", "/v1/connect-sessions", key, map[string]any{"app": "shopify", "userId": user, "userName": "Bench " + user,
 				"redirectUrl": "http://localhost:1/connected", "params": map[string]string{"shop": shop}}, http.StatusCreated, &sess)
@@ -233,7 +239,7 @@ func connect(ctx context.Context, e *engineProc, key, source string, n int) ([]c
 				errs <- err
 				return
 			}
-			resp, err := browser.Get(sess.URL)
+			resp, err := browser.Get(sess.ConnectURL)
 			if err != nil {
 				errs <- fmt.Errorf("connect %s: %w", shop, err)
 				return

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"regexp"
@@ -106,7 +107,7 @@ func runProviderCase(t *testing.T, dialect string, pc providerCase) {
 	}
 	st, body = e.do(t, "POST", "/v1/connect-sessions", key, sess)
 	require.Equal(t, 201, st, "%v", body)
-	conID := followConnect(t, body["url"].(string))
+	conID := followConnect(t, body["connectUrl"].(string))
 	require.Eventually(t, func() bool {
 		_, c := e.do(t, "GET", "/v1/connections/"+conID, key, nil)
 		return c["lastSyncAt"] != nil && c["status"] == "active"
@@ -181,18 +182,21 @@ func drained(t *testing.T, e *engine) {
 	}, 20*time.Second, 20*time.Millisecond)
 }
 
-// followConnect plays the end user's browser: it follows the authorize URL
-// through the fake and the engine's callback, and returns the connection id
+// followConnect plays the end user's browser: it opens the session's
+// connectUrl (which binds the flow to its cookie) and follows the fake's
+// authorize page and the engine's callback, and returns the connection id
 // the engine hands the ISV's redirectUrl.
-func followConnect(t *testing.T, authorizeURL string) string {
+func followConnect(t *testing.T, connectURL string) string {
 	t.Helper()
-	hc := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(r *http.Request, _ []*http.Request) error {
+	jar, err := cookiejar.New(nil)
+	require.NoError(t, err)
+	hc := &http.Client{Jar: jar, Timeout: 10 * time.Second, CheckRedirect: func(r *http.Request, _ []*http.Request) error {
 		if r.URL.Host == "localhost:1" {
 			return http.ErrUseLastResponse
 		}
 		return nil
 	}}
-	resp, err := hc.Get(authorizeURL)
+	resp, err := hc.Get(connectURL)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)

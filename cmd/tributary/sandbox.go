@@ -275,11 +275,12 @@ func printGuide(out io.Writer, base, engine string, g *fakeGuide) {
 	if g.params != "" {
 		params = `, "params": ` + g.params
 	}
-	p("2. Connect an end user (KEY is an ISV API key) and follow the authorize URL (a browser works too):")
+	p("2. Connect an end user (KEY is an ISV API key) through the connect link, keeping its cookie (a browser works too):")
 	p(`   URL=$(curl -s -X POST %s/v1/connect-sessions -H "Authorization: Bearer $KEY" \`, engine)
-	p(`     -d '{"app": "%s", "userId": "u1", "userName": "Demo user", "redirectUrl": "http://localhost/connected"%s}' | jq -r .url)`, g.app, params)
-	p(`   CALLBACK=$(curl -s -o /dev/null -w '%%{redirect_url}' "$URL")     # the fake approves → %s/oauth/callback?code=…`, engine)
-	p(`   CON=$(curl -s -o /dev/null -w '%%{redirect_url}' "$CALLBACK" | sed 's/.*connectionId=//'); echo $CON   # the engine → http://localhost/connected?connectionId=con_…`)
+	p(`     -d '{"app": "%s", "userId": "u1", "userName": "Demo user", "redirectUrl": "http://localhost/connected"%s}' | jq -r .connectUrl)`, g.app, params)
+	p(`   AUTH=$(curl -s -c jar.txt -o /dev/null -w '%%{redirect_url}' "$URL")   # binds the flow to this cookie jar → the provider`)
+	p(`   CALLBACK=$(curl -s -o /dev/null -w '%%{redirect_url}' "$AUTH")     # the fake approves → %s/oauth/callback?code=…`, engine)
+	p(`   CON=$(curl -s -b jar.txt -o /dev/null -w '%%{redirect_url}' "$CALLBACK" | sed 's/.*connectionId=//'); echo $CON   # the engine → http://localhost/connected?connectionId=con_…`)
 	p("   # the first sync is silent: it records what exists without emitting events")
 	p("")
 	p("3. Change records through the provider's own API:")

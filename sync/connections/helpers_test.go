@@ -328,3 +328,15 @@ func field(err error) string {
 	}
 	return ""
 }
+
+// callback completes the flow of state as the browser that opened its
+// connect link would: the session is bound to a test browser (what Start
+// does) and the callback carries that browser's nonce.
+func (b *bundle) callback(ctx context.Context, state, code, providerError string) (string, error) {
+	const nonce = "test-browser"
+	if err := b.db.Model(&models.ConnectSession{}).Where("state = ?", state).
+		Update("browser_hash", tokenHash(nonce)).Error; err != nil {
+		return "", err
+	}
+	return b.svc.BrowserCallback(ctx, state, code, providerError, nonce)
+}

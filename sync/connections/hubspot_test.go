@@ -46,7 +46,7 @@ func TestHubSpotConnect(t *testing.T) {
 		require.Equal(t, http.StatusFound, resp.StatusCode)
 		loc, err := url.Parse(resp.Header.Get("Location"))
 		require.NoError(t, err)
-		redirect, err := b.svc.Callback(ctx, loc.Query().Get("state"), loc.Query().Get("code"), "")
+		redirect, err := b.callback(ctx, loc.Query().Get("state"), loc.Query().Get("code"), "")
 		require.NoError(t, err)
 		ru, _ := url.Parse(redirect)
 		row := b.row(t, ru.Query().Get("connectionId"))

@@ -43,7 +43,7 @@ func (b *bundle) authorize(t *testing.T, acc string) (Session, string, string) {
 func (b *bundle) connect(t *testing.T, acc string) models.Connection {
 	t.Helper()
 	_, state, code := b.authorize(t, acc)
-	redirect, err := b.svc.Callback(context.Background(), state, code, "")
+	redirect, err := b.callback(context.Background(), state, code, "")
 	require.NoError(t, err)
 	u, err := url.Parse(redirect)
 	require.NoError(t, err)
@@ -70,7 +70,7 @@ func TestConnectSession(t *testing.T) {
 		require.NoError(t, db.Where("id = ?", sess.ID).Take(&cs).Error)
 		assert.NotContains(t, string(cs.VerifierEnc), q.Get("code_challenge"))
 
-		redirect, err := b.svc.Callback(ctx, state, code, "")
+		redirect, err := b.callback(ctx, state, code, "")
 		require.NoError(t, err)
 		u, _ := url.Parse(redirect)
 		assert.Equal(t, "isv.example.com", u.Host)
@@ -96,22 +96,22 @@ func TestConnectSession(t *testing.T) {
 		assert.Equal(t, []string{models.TopicConnectionCreated}, b.pub.topics())
 
 		// The state is single-use.
-		_, err = b.svc.Callback(ctx, state, code, "")
+		_, err = b.callback(ctx, state, code, "")
 		assert.Equal(t, models.ErrCodeInvalid, code2(err))
-		_, err = b.svc.Callback(ctx, "unknown", "c", "")
+		_, err = b.callback(ctx, "unknown", "c", "")
 		assert.Equal(t, models.ErrCodeInvalid, code2(err))
-		_, err = b.svc.Callback(ctx, "", "c", "")
+		_, err = b.callback(ctx, "", "c", "")
 		assert.Equal(t, models.ErrCodeInvalid, code2(err))
 
 		// Expired after 30 minutes.
 		_, state2, code2nd := b.authorize(t, b.accA)
 		b.clock.Advance(30*time.Minute + time.Second)
-		_, err = b.svc.Callback(ctx, state2, code2nd, "")
+		_, err = b.callback(ctx, state2, code2nd, "")
 		assert.Equal(t, models.ErrCodeInvalid, code2(err))
 
 		// The provider's error goes back to the ISV.
 		_, state3, _ := b.authorize(t, b.accA)
-		redirect, err = b.svc.Callback(ctx, state3, "", "access_denied")
+		redirect, err = b.callback(ctx, state3, "", "access_denied")
 		require.NoError(t, err)
 		assert.Contains(t, redirect, "error=access_denied")
 		assert.NotContains(t, redirect, "connectionId")
@@ -131,7 +131,7 @@ func TestConnectSessionConcurrentCallbacks(t *testing.T) {
 		var wg sync.WaitGroup
 		errs := make([]error, 4)
 		for i := range errs {
-			wg.Go(func() { _, errs[i] = b.svc.Callback(context.Background(), state, code, "") })
+			wg.Go(func() { _, errs[i] = b.callback(context.Background(), state, code, "") })
 		}
 		wg.Wait()
 		ok := 0
@@ -151,7 +151,7 @@ func TestConnectSessionPKCE(t *testing.T) {
 		// Swap the stored verifier: the provider must refuse the exchange.
 		require.NoError(t, db.Model(&models.ConnectSession{}).Where("id = ?", sess.ID).
 			Update("verifier_enc", b.box.SealString("not-the-verifier-not-the-verifier-not-the-ver", sess.ID)).Error)
-		redirect, err := b.svc.Callback(context.Background(), state, code, "")
+		redirect, err := b.callback(context.Background(), state, code, "")
 		require.NoError(t, err)
 		assert.Contains(t, redirect, "error=connect_failed")
 		var n int64
@@ -298,5 +298,34 @@ func TestMarkNeedsReauthVanished(t *testing.T) {
 		b := setup(t, db)
 		require.NoError(t, b.svc.MarkNeedsReauth(context.Background(), "con_gone", "x"))
 		assert.Empty(t, b.pub.topics())
+	})
+}
+
+// Attack: a flow sent straight to the provider's url (never opened through
+// its connect link) was bound to no browser, so whoever held its callback
+// URL completed it anywhere. Its callback is now refused, without using the
+// session up: opened through the connect link, it completes in that browser.
+func TestUnstartedConnectSessionCallbackRefused(t *testing.T) {
+	t.Parallel()
+	storagetest.Each(t, func(t *testing.T, db *gorm.DB) {
+		b := setup(t, db)
+		ctx := context.Background()
+		sess, state, code := b.authorize(t, b.accA)
+		for _, nonce := range []string{"", "guessed"} {
+			_, err := b.svc.BrowserCallback(ctx, state, code, "", nonce)
+			require.Error(t, err)
+			require.Contains(t, err.Error(), "connect link")
+		}
+		var n int64
+		require.NoError(t, db.Model(&models.Connection{}).Count(&n).Error)
+		require.Zero(t, n)
+
+		_, token, ok := strings.Cut(sess.ConnectURL, "/oauth/start/")
+		require.True(t, ok, sess.ConnectURL)
+		_, _, nonce, err := b.svc.Start(ctx, token)
+		require.NoError(t, err)
+		redirect, err := b.svc.BrowserCallback(ctx, state, code, "", nonce)
+		require.NoError(t, err)
+		require.Contains(t, redirect, "connectionId=con_")
 	})
 }

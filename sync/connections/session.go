@@ -34,12 +34,12 @@ type SessionInput struct {
 	Params map[string]string
 }
 
-// Session is a started connect flow: send the end user to ConnectURL (or URL)
-// before ExpiresAt.
+// Session is a started connect flow: send the end user to ConnectURL before
+// ExpiresAt.
 type Session struct {
 	ID string `json:"id"`
-	// URL is the provider's authorize URL. A flow started there is not bound
-	// to a browser; prefer ConnectURL.
+	// URL is the provider's authorize URL, for information: a flow sent
+	// there directly is refused at the callback (no browser is bound).
 	URL string `json:"url"`
 	// ConnectURL, opened in the end user's browser, binds the flow to that
 	// browser (a cookie the OAuth callback must carry) and forwards to URL.
@@ -261,26 +261,24 @@ func nonNil(m map[string]string) map[string]string {
 // errSession is the answer for a state that names no usable session.
 var errSession = models.Errorf(models.ErrCodeInvalid, "unknown, expired or already used connect session: start again with POST /v1/connect-sessions")
 
-// Callback completes a connect flow at /oauth/callback. The session named by
-// state is consumed exactly once; then the code is exchanged (with the PKCE
-// verifier), the provider account identified and the connection created
-// like Create does. It returns where to send the end user: the session's
-// redirect URL with ?connectionId=con_…, or with ?error=… when the provider
-// or the exchange failed. An unknown, expired or used state is an
-// invalid_request error (there is nowhere safe to redirect).
-//
-// A session started through its ConnectURL is bound to that browser: use
-// BrowserCallback with the browser's cookie; here it is refused.
-func (s *Service) Callback(ctx context.Context, state, code, providerError string) (string, error) {
-	return s.BrowserCallback(ctx, state, code, providerError, "")
-}
-
 // errOtherBrowser answers a callback of a bound session without its cookie.
 var errOtherBrowser = models.Errorf(models.ErrCodeInvalid, "this connect flow was started in another browser: open the connect link again in this one")
 
-// BrowserCallback is Callback for the /oauth/callback request, with the
-// browser nonce its cookie carried ("" when none): a session started
-// through its ConnectURL completes only in the browser that opened it.
+// errUnstarted answers a callback of a session never opened through its
+// ConnectURL (the provider URL was used directly): no browser is bound.
+var errUnstarted = models.Errorf(models.ErrCodeInvalid, "this connect flow was not started from its connect link: open connectUrl in the browser")
+
+// BrowserCallback completes a connect flow at /oauth/callback, with the
+// browser nonce the request's cookie carried ("" when none). The session
+// must have been opened through its ConnectURL (Start) in the browser that
+// carries that nonce; any other request is refused and the session stays
+// usable for that browser. The session named by state is then consumed
+// exactly once; the code is exchanged (with the PKCE verifier), the provider
+// account identified and the connection created like Create does. It
+// returns where to send the end user: the session's redirect URL with
+// ?connectionId=con_…, or with ?error=… when the provider or the exchange
+// failed. An unknown, expired or used state is an invalid_request error
+// (there is nowhere safe to redirect).
 func (s *Service) BrowserCallback(ctx context.Context, state, code, providerError, browserNonce string) (string, error) {
 	if state == "" {
 		return "", errSession
@@ -293,7 +291,10 @@ func (s *Service) BrowserCallback(ctx context.Context, state, code, providerErro
 	if err != nil {
 		return "", fmt.Errorf("load connect session: %w", err)
 	}
-	if cs.BrowserHash != "" && subtle.ConstantTimeCompare([]byte(cs.BrowserHash), []byte(tokenHash(browserNonce))) != 1 {
+	if cs.BrowserHash == "" {
+		return "", errUnstarted
+	}
+	if subtle.ConstantTimeCompare([]byte(cs.BrowserHash), []byte(tokenHash(browserNonce))) != 1 {
 		return "", errOtherBrowser
 	}
 	now := s.clock()

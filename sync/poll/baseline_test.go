@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -110,14 +111,19 @@ func oauthConnect(t *testing.T, conns *connections.Service, hc *http.Client) str
 	sess, err := conns.CreateSession(ctx, "acc_1", connections.SessionInput{App: salesforce.Name, UserID: "u1",
 		UserName: "Gregg", RedirectURL: "https://isv.example.com/done"})
 	require.NoError(t, err)
+	// The browser opens the connect link: the flow is bound to its nonce.
+	_, token, ok := strings.Cut(sess.ConnectURL, "/oauth/start/")
+	require.True(t, ok, sess.ConnectURL)
+	authorizeURL, _, nonce, err := conns.Start(ctx, token)
+	require.NoError(t, err)
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	resp, err := hc.Get(sess.URL)
+	resp, err := hc.Get(authorizeURL)
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, http.StatusFound, resp.StatusCode)
 	loc, err := url.Parse(resp.Header.Get("Location"))
 	require.NoError(t, err)
-	redirect, err := conns.Callback(ctx, loc.Query().Get("state"), loc.Query().Get("code"), "")
+	redirect, err := conns.BrowserCallback(ctx, loc.Query().Get("state"), loc.Query().Get("code"), "", nonce)
 	require.NoError(t, err)
 	u, err := url.Parse(redirect)
 	require.NoError(t, err)
