@@ -109,14 +109,16 @@ func TestConsoleInBrowser(t *testing.T) {
 		chromedp.SendKeys(chromedp.ID("address"), rc.URL+"/hooks/acme"),
 		chromedp.Click(chromedp.CSS(`input[name=topic][value="*"]`)),
 		chromedp.Submit(chromedp.ID("register")),
-		chromedp.WaitVisible(chromedp.CSS(".notice")),
-		into(&notice, chromedp.Text(chromedp.CSS(".notice"))),
+		// Wait for this step's own notice: the page before the submit may
+		// still show an earlier one.
+		chromedp.WaitVisible(chromedp.Search(`//p[@class="notice" and contains(., "Registered")]`)),
+		into(&notice, chromedp.Text(chromedp.Search(`//p[@class="notice" and contains(., "Registered")]`))),
 	))
 	require.Contains(t, notice, "Registered "+rc.URL+"/hooks/acme")
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.Click(chromedp.CSS(`#webhooks button.test`)),
 		chromedp.WaitVisible(chromedp.Search(`//p[@class="notice" and contains(., "Test evt_")]`)),
-		into(&notice, chromedp.Text(chromedp.CSS(".notice"))),
+		into(&notice, chromedp.Text(chromedp.Search(`//p[@class="notice" and contains(., "Test evt_")]`))),
 	))
 	require.Regexp(t, `Test evt_\w+ delivered: status 200`, notice)
 
@@ -171,7 +173,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		shot(t, dir, "console-dead-letters"),
 		chromedp.Click(chromedp.CSS(`#dead-letters button`)),
 		chromedp.WaitVisible(chromedp.Search(`//p[@class="notice" and contains(., "Replayed")]`)),
-		into(&notice, chromedp.Text(chromedp.CSS(".notice"))),
+		into(&notice, chromedp.Text(chromedp.Search(`//p[@class="notice" and contains(., "Replayed")]`))),
 	))
 	require.Contains(t, dead, "503")
 	require.Contains(t, notice, "Replayed 1 dead letter")
