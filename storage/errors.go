@@ -1,8 +1,13 @@
 package storage
 
 import (
+	"database/sql"
+	"database/sql/driver"
 	"errors"
+	"io"
+	"strings"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"gorm.io/gorm"
 )
 
@@ -38,4 +43,42 @@ func IsRefusal(err error) bool {
 		}
 	}
 	return false
+}
+
+// IsTransient reports whether err is the database (or the way to it) failing
+// for a while rather than refusing the work: a lost or refused connection
+// (SQLSTATE classes 08 and 57, EOF, a closed pool), a serialization failure
+// or deadlock (class 40), insufficient resources (class 53), or SQLite being
+// busy or locked. Work that failed this way has not been tried and must not
+// use up its attempts.
+func IsTransient(err error) bool {
+	if err == nil || IsRefusal(err) {
+		return false
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, driver.ErrBadConn) ||
+		errors.Is(err, sql.ErrConnDone) || strings.Contains(err.Error(), "sql: database is closed") {
+		return true
+	}
+	var pg interface{ SQLState() string }
+	if errors.As(err, &pg) {
+		switch code := pg.SQLState(); {
+		case len(code) != 5:
+			return false
+		default:
+			switch code[:2] {
+			case "08", "40", "53", "57":
+				return true
+			}
+			return false
+		}
+	}
+	var lite interface{ Code() int }
+	if errors.As(err, &lite) {
+		switch lite.Code() & 0xff {
+		case 5, 6: // SQLITE_BUSY, SQLITE_LOCKED
+			return true
+		}
+	}
+	var ce *pgconn.ConnectError
+	return errors.As(err, &ce)
 }

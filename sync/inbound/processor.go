@@ -373,7 +373,16 @@ func (p *Processor) fail(ctx context.Context, item *models.InboxItem, cause erro
 	attempts := item.Attempts + 1
 	updates := map[string]any{"attempts": attempts, "last_error": dbtext.CleanString(cause.Error(), 1000), "lease_token": ""}
 	var perm *permanentError
-	if errors.As(cause, &perm) || attempts >= cmp.Or(p.MaxAttempts, DefaultMaxAttempts) {
+	if storage.IsTransient(cause) && !errors.As(cause, &perm) {
+		// The database failed, not the item: it was not really tried, so it
+		// keeps its attempts and can never be given up because of an outage.
+		delay := Backoff(max(item.Attempts, 1))
+		updates["attempts"] = item.Attempts
+		updates["next_attempt_at"] = now.Add(delay)
+		p.Metrics.failed("database")
+		p.log().WarnContext(ctx, "inbound item not processed: database unavailable; will retry", "inbox", item.ID,
+			"app", item.App, "retryIn", delay, "err", cause)
+	} else if errors.As(cause, &perm) || attempts >= cmp.Or(p.MaxAttempts, DefaultMaxAttempts) {
 		updates["processed_at"] = now
 		p.Metrics.failed("given_up")
 		p.log().ErrorContext(ctx, "inbound item given up", "inbox", item.ID, "app", item.App, "attempts", attempts, "err", cause)

@@ -12,8 +12,10 @@ import (
 	"github.com/stretchr/testify/require"
 	"gorm.io/gorm"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/tributary/tributary/connectors"
 	"github.com/tributary/tributary/connectors/shopify"
+
 	"github.com/tributary/tributary/models"
 	"github.com/tributary/tributary/storage/storagetest"
 )
@@ -414,5 +416,32 @@ func TestShopifyForgedDeleteTopic(t *testing.T) {
 		b.receiveAll(t, "shopify", b.shopifyRequests(shop))
 		require.Equal(t, 1, b.process(t))
 		require.Equal(t, []string{"commerce/customers created", "commerce/customers updated", "commerce/customers deleted"}, kinds(b.events(t)))
+	})
+}
+
+// Found in review: a database error while processing (a terminated
+// connection, a deadlock) counted as one of the item's attempts, so an
+// outage spanning MaxAttempts would give the webhook up and lose its change.
+// Now the item keeps its attempts; a real failure still ends it.
+func TestDatabaseErrorsUseNoAttempts(t *testing.T) {
+	storagetest.Each(t, func(t *testing.T, db *gorm.DB) {
+		b := setup(t, db)
+		portal, _ := b.hubspotPortal(t, true)
+		b.create(t, portal)
+		b.receiveAll(t, "hubspot", b.hs.Webhooks(portal))
+		it := b.inbox(t)[0]
+		require.NoError(t, db.Model(&models.InboxItem{}).Where("id = ?", it.ID).
+			Updates(map[string]any{"attempts": DefaultMaxAttempts - 1, "lease_token": "tok"}).Error)
+		it.Attempts, it.LeaseToken = DefaultMaxAttempts-1, "tok"
+
+		outage := fmt.Errorf("inbound %s: %w", it.ID, &pgconn.PgError{Code: "57P01", Message: "terminating connection due to administrator command"})
+		require.NoError(t, b.proc.fail(t.Context(), &it, outage))
+		got := b.inbox(t)[0]
+		require.Nil(t, got.ProcessedAt, "not given up because the database failed")
+		require.Equal(t, DefaultMaxAttempts-1, got.Attempts)
+
+		b.clock.Advance(time.Hour)
+		require.Equal(t, 1, b.process(t))
+		require.Len(t, b.events(t), 1, "the change is delivered once the database is back")
 	})
 }
