@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -54,6 +55,25 @@ func newListen() *cobra.Command {
 	return cmd
 }
 
+// errKeyRefused is the engine refusing the API key (401/403): listen stops,
+// since pulling again with the same key cannot succeed.
+var errKeyRefused = errors.New("the engine refused the API key")
+
+// apiErrorMessage is the message of an API error body
+// ({"error":{"code","message"}}), or the start of the raw body.
+func apiErrorMessage(raw []byte) string {
+	var e struct {
+		Error struct{ Code, Message string } `json:"error"`
+	}
+	if json.Unmarshal(raw, &e) == nil && e.Error.Message != "" {
+		return e.Error.Code + ": " + e.Error.Message
+	}
+	if len(raw) > 200 {
+		raw = raw[:200]
+	}
+	return strings.TrimSpace(string(raw))
+}
+
 type listener struct {
 	api, key, to, secret string
 	topics               []string
@@ -66,6 +86,9 @@ func (l *listener) run(ctx context.Context, cursor string, every time.Duration) 
 	defer t.Stop()
 	for {
 		next, err := l.pull(ctx, cursor)
+		if errors.Is(err, errKeyRefused) {
+			return err
+		}
 		if err != nil {
 			fmt.Fprintf(l.out, "pull: %v (retrying)\n", err)
 		} else {
@@ -90,14 +113,24 @@ func (l *listener) pull(ctx context.Context, cursor string) (string, error) {
 		if err != nil {
 			return cursor, err
 		}
+		raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+		resp.Body.Close()
+		if err != nil {
+			return cursor, fmt.Errorf("GET /v1/events: %w", err)
+		}
+		if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+			return cursor, fmt.Errorf("%w (GET /v1/events answered %d: %s); check --api-key or TRIBUTARY_API_KEY: the key may be mistyped or revoked",
+				errKeyRefused, resp.StatusCode, apiErrorMessage(raw))
+		}
 		var page struct {
 			Data       []json.RawMessage `json:"data"`
 			NextCursor *string           `json:"nextCursor"`
 		}
-		err = json.NewDecoder(resp.Body).Decode(&page)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK || err != nil {
-			return cursor, fmt.Errorf("GET /v1/events: status %d %v", resp.StatusCode, err)
+		if resp.StatusCode != http.StatusOK {
+			return cursor, fmt.Errorf("GET /v1/events: status %d: %s", resp.StatusCode, apiErrorMessage(raw))
+		}
+		if err := json.Unmarshal(raw, &page); err != nil {
+			return cursor, fmt.Errorf("GET /v1/events: decode: %w", err)
 		}
 		for _, raw := range page.Data {
 			l.forward(ctx, raw)

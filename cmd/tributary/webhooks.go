@@ -59,7 +59,10 @@ func newWebhooks() *cobra.Command {
 			if att.ResponseBody != "" {
 				text += "response: " + att.ResponseBody + "\n"
 			}
-			return print(cmd, asJSON, map[string]any{"eventId": eventID, "topic": event, "attempt": att}, text)
+			if err := print(cmd, asJSON, map[string]any{"eventId": eventID, "topic": event, "attempt": att}, text); err != nil {
+				return err
+			}
+			return sampleFailure(att)
 		},
 	}
 	test.Flags().StringVar(&endpoint, "endpoint", "", "receiver URL")
@@ -69,4 +72,17 @@ func newWebhooks() *cobra.Command {
 	config.RegisterFlags(test.Flags())
 	wh.AddCommand(test)
 	return wh
+}
+
+// sampleFailure is the error of a sample send that did not succeed — no
+// answer (connection refused, timeout, TLS) or a non-2xx status — so that
+// `webhooks test` exits non-zero; nil for a 2xx.
+func sampleFailure(att *forwarding.AttemptView) error {
+	switch {
+	case att.Error != "" && att.StatusCode == 0:
+		return fmt.Errorf("send failed: %s", att.Error)
+	case att.StatusCode < 200 || att.StatusCode > 299:
+		return fmt.Errorf("send failed: the receiver answered status %d", att.StatusCode)
+	}
+	return nil
 }
