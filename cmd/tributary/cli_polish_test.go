@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -28,16 +27,6 @@ func runCLI(t *testing.T, args ...string) (string, error) {
 	defer cancel()
 	err := root.ExecuteContext(ctx)
 	return out.String(), err
-}
-
-// closedAddress is a loopback address nobody listens on (connection refused).
-func closedAddress(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
-	return addr
 }
 
 // webhooks test exits non-zero with the reason when the sample is not
@@ -64,7 +53,7 @@ func TestWebhooksTestExitCode(t *testing.T) {
 		{"accepted", answer(204), "", "status 204"},
 		{"server error", answer(500), "send failed: the receiver answered status 500", "response: receiver says hi"},
 		{"redirect", answer(302), "send failed: the receiver answered status 302", "status 302"},
-		{"connection refused", "http://" + closedAddress(t) + "/hook", "send failed: ", "connection refused"},
+		{"connection refused", "http://" + freeAddr(t) + "/hook", "send failed: ", "connection refused"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, err := runCLI(t, append([]string{"webhooks", "test", "--endpoint", tc.endpoint, "--allow-private-addresses", "true"}, db...)...)
