@@ -29,6 +29,7 @@ type Forwarding interface {
 	DeadLetters(ctx context.Context, accountID, webhookID string, limit int, cursor string) ([]forwarding.DeliveryView, string, error)
 	Replay(ctx context.Context, accountID, deliveryID string) error
 	ReplayAll(ctx context.Context, accountID, webhookID string) (int64, error)
+	ReplayRange(ctx context.Context, accountID, webhookID string, since, until time.Time) (int, error)
 	Events(ctx context.Context, accountID string, f forwarding.EventFilter, limit int) ([]json.RawMessage, string, error)
 	SigningKeys(ctx context.Context, accountID string) ([]forwarding.SigningKey, error)
 	RotateSigningKey(ctx context.Context, accountID string) (forwarding.SigningKey, error)
@@ -56,6 +57,7 @@ func (s *Server) forwardingRoutes(public *gin.Engine, isv *gin.RouterGroup) {
 	isv.DELETE("/webhooks/:id", need(s.deleteWebhook))
 	isv.POST("/webhooks/:id/test", need(s.testWebhook))
 	isv.POST("/webhooks/:id/rotate-secret", need(s.rotateWebhookSecret))
+	isv.POST("/webhooks/:id/replay", need(s.replayWebhook))
 	isv.GET("/webhooks/:id/deliveries", need(s.listDeliveries))
 	isv.GET("/webhooks/:id/stats", need(s.webhookStats))
 	isv.GET("/deliveries", need(s.listDeliveries))
@@ -292,6 +294,40 @@ func (s *Server) replayAll(c *gin.Context) {
 		}
 	}
 	n, err := s.deps.Forwarding.ReplayAll(c.Request.Context(), accountID(c), req.WebhookID)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusAccepted, gin.H{"replayed": n})
+}
+
+// replayWebhook re-delivers the account's events recorded in
+// [since, until) that the webhook would receive, as new deliveries.
+func (s *Server) replayWebhook(c *gin.Context) {
+	var req struct {
+		Since string `json:"since"`
+		Until string `json:"until"`
+	}
+	if err := bindJSON(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	var since, until time.Time
+	for _, b := range []struct {
+		name, v string
+		dst     *time.Time
+	}{{"since", req.Since, &since}, {"until", req.Until, &until}} {
+		if b.v == "" {
+			continue
+		}
+		t, err := time.Parse(time.RFC3339, b.v)
+		if err != nil {
+			fail(c, models.FieldError(b.name, "%s must be an RFC 3339 time like 2026-11-30T10:00:00Z", b.name))
+			return
+		}
+		*b.dst = t
+	}
+	n, err := s.deps.Forwarding.ReplayRange(c.Request.Context(), accountID(c), c.Param("id"), since, until)
 	if err != nil {
 		fail(c, err)
 		return

@@ -84,7 +84,7 @@ func (s *Service) publish(ctx context.Context, tx *gorm.DB, accountID, only stri
 		rows = append(rows, models.Event{ID: e.ID, AccountID: accountID, Seq: first + int64(i), Topic: e.Topic,
 			UpdateType: e.UpdateType, ConnectionID: e.ConnectionID, Body: body, CreatedAt: now})
 		for _, sub := range subs {
-			if !sub.matches(e.Topic) {
+			if !sub.accepts(e) {
 				continue
 			}
 			if e.Topic == models.TopicWebhookDisabled && !sub.row.Active {
@@ -124,6 +124,24 @@ type target struct {
 	patterns []string
 }
 
+// newTarget prepares row for matching; all (a test send) takes every topic.
+func newTarget(row models.Subscription, all bool) (target, error) {
+	t := target{row: row}
+	if all {
+		t.patterns = []string{"*"}
+		return t, nil
+	}
+	if err := json.Unmarshal([]byte(row.Topics), &t.patterns); err != nil {
+		return t, fmt.Errorf("publish: topics of %s: %w", row.ID, err)
+	}
+	return t, nil
+}
+
+// accepts reports whether the subscription receives e.
+func (t target) accepts(e *models.Envelope) bool {
+	return t.matches(e.Topic)
+}
+
 func (t target) matches(topic string) bool {
 	for _, p := range t.patterns {
 		if models.TopicMatches(p, topic) {
@@ -148,11 +166,9 @@ func (s *Service) fanoutTargets(tx *gorm.DB, accountID, only string) ([]target, 
 	}
 	out := make([]target, 0, len(rows))
 	for _, r := range rows {
-		t := target{row: r}
-		if only != "" {
-			t.patterns = []string{"*"}
-		} else if err := json.Unmarshal([]byte(r.Topics), &t.patterns); err != nil {
-			return nil, fmt.Errorf("publish: topics of %s: %w", r.ID, err)
+		t, err := newTarget(r, only != "")
+		if err != nil {
+			return nil, err
 		}
 		out = append(out, t)
 	}

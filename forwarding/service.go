@@ -42,6 +42,9 @@ type Config struct {
 	Keys config.Signing
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+	// MaxReplayEvents bounds a webhook replay's range (MaxReplayEvents when
+	// zero); tests lower it.
+	MaxReplayEvents int
 }
 
 // Service is forwarding's entry point for the API, sync and the dispatcher.
@@ -60,6 +63,7 @@ type Service struct {
 	// afterTestPublish runs between storing a test event and sending it;
 	// tests put a background dispatcher there.
 	afterTestPublish func()
+	maxReplay        int
 	direct           *Dispatcher // for test sends made on behalf of the API
 	wakeMu           sync.Mutex
 	wakes            []chan struct{}
@@ -83,7 +87,7 @@ func New(c Config) *Service {
 	c.Keys.RotationWindow = cmp.Or(c.Keys.RotationWindow, ks.RotationWindow)
 	c.Keys.RetiredKeyGrace = cmp.Or(c.Keys.RetiredKeyGrace, ks.RetiredKeyGrace)
 	s := &Service{db: c.DB, ddb: cmp.Or(c.DispatchDB, c.DB), box: c.Box, cfg: c.Dispatcher, http: c.AllowHTTP, priv: c.AllowPrivate,
-		log: cmp.Or(c.Logger, slog.Default()), now: c.Now, keyCfg: c.Keys}
+		log: cmp.Or(c.Logger, slog.Default()), now: c.Now, keyCfg: c.Keys, maxReplay: cmp.Or(c.MaxReplayEvents, MaxReplayEvents)}
 	if s.now == nil {
 		s.now = time.Now
 	}

@@ -141,17 +141,29 @@ func TestWebhooksOverHTTP(t *testing.T) {
 			require.Equal(t, 200, st)
 			require.Len(t, rc.verified(), 2, "signed with the new key, published in the JWKS")
 
+			// Replay of a time range: both test events again, as new deliveries.
+			st, body = e.do(t, "POST", "/v1/webhooks/"+id+"/replay", keyA, map[string]any{"since": "2000-01-01T00:00:00Z"})
+			require.Equal(t, 202, st, "%v", body)
+			require.EqualValues(t, 2, body["replayed"])
+			st, body = e.do(t, "POST", "/v1/webhooks/"+id+"/replay", keyA, map[string]any{"since": "yesterday"})
+			requireError(t, st, body, 422, "invalid_field")
+			st, body = e.do(t, "POST", "/v1/webhooks/"+id+"/replay", keyA, map[string]any{"since": "2000-01-01T00:00:00Z", "until": "1999-01-01T00:00:00Z"})
+			requireError(t, st, body, 422, "invalid_field")
+
 			// Account B sees none of it: 404 for each of A's objects.
 			dlvID := dels[0].(map[string]any)["id"].(string)
 			for _, c := range []struct{ method, path string }{
 				{"GET", "/v1/webhooks/" + id}, {"PATCH", "/v1/webhooks/" + id}, {"DELETE", "/v1/webhooks/" + id},
 				{"POST", "/v1/webhooks/" + id + "/test"}, {"GET", "/v1/webhooks/" + id + "/deliveries"},
 				{"GET", "/v1/webhooks/" + id + "/stats"}, {"POST", "/v1/deliveries/" + dlvID + "/resend"},
-				{"POST", "/v1/dead-letters/" + dlvID + "/replay"},
+				{"POST", "/v1/dead-letters/" + dlvID + "/replay"}, {"POST", "/v1/webhooks/" + id + "/replay"},
 			} {
 				var b any
-				if c.method == "PATCH" {
+				switch c.method + c.path {
+				case "PATCH/v1/webhooks/" + id:
 					b = map[string]any{"active": false}
+				case "POST/v1/webhooks/" + id + "/replay":
+					b = map[string]any{"since": "2000-01-01T00:00:00Z"}
 				}
 				st, body := e.do(t, c.method, c.path, keyB, b)
 				requireError(t, st, body, 404, "not_found")
