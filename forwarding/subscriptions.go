@@ -52,19 +52,22 @@ type RetryInput struct {
 
 // Subscription is a webhook as the API shows it.
 type Subscription struct {
-	ID             string      `json:"id"`
-	Address        string      `json:"address"`
-	Topic          []string    `json:"topic"`
-	Active         bool        `json:"active"`
-	DisabledReason string      `json:"disabledReason,omitempty"`
-	DisabledAt     *time.Time  `json:"disabledAt,omitempty"`
-	Signing        SigningView `json:"signing"`
-	Retry          RetryView   `json:"retry"`
-	TimeoutSeconds int         `json:"timeoutSeconds"`
-	RateLimit      int         `json:"rateLimit"`
-	Ordering       string      `json:"ordering"`
-	CreatedAt      time.Time   `json:"createdAt"`
-	UpdatedAt      time.Time   `json:"updatedAt"`
+	ID             string     `json:"id"`
+	Address        string     `json:"address"`
+	Topic          []string   `json:"topic"`
+	Active         bool       `json:"active"`
+	DisabledReason string     `json:"disabledReason,omitempty"`
+	DisabledAt     *time.Time `json:"disabledAt,omitempty"`
+	// CircuitOpenUntil, while in the future, is when deliveries to the
+	// address resume after its circuit breaker opened.
+	CircuitOpenUntil *time.Time  `json:"circuitOpenUntil,omitempty"`
+	Signing          SigningView `json:"signing"`
+	Retry            RetryView   `json:"retry"`
+	TimeoutSeconds   int         `json:"timeoutSeconds"`
+	RateLimit        int         `json:"rateLimit"`
+	Ordering         string      `json:"ordering"`
+	CreatedAt        time.Time   `json:"createdAt"`
+	UpdatedAt        time.Time   `json:"updatedAt"`
 }
 
 // SigningView shows the scheme and, for standard and hmac, the secret the
@@ -425,6 +428,10 @@ func (s *Service) view(r *models.Subscription) (*Subscription, error) {
 			return nil, fmt.Errorf("open secret of %s: %w", r.ID, err)
 		}
 		v.Signing.Secret = secret
+	}
+	if r.CircuitOpenUntil != nil && r.CircuitOpenUntil.After(s.Now()) {
+		t := r.CircuitOpenUntil.UTC()
+		v.CircuitOpenUntil = &t
 	}
 	if r.PrevSecretUntil != nil && r.PrevSecretUntil.After(s.Now()) {
 		t := r.PrevSecretUntil.UTC()

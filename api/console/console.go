@@ -4,7 +4,9 @@
 // in with an API key; the key is kept sealed (AES-256-GCM under the master
 // key) in an HttpOnly, SameSite=Strict cookie and checked again on every
 // request, so a revoked key ends its sessions at once. Every form carries a
-// CSRF token derived from that cookie. The package renders and routes; it
+// CSRF token derived from that cookie. An admin key (trb_admin_…) signs in
+// to the Admin pages instead: accounts, their poll tuning and signing keys,
+// and a connection's poll interval. The package renders and routes; it
 // owns no data and reaches the services through the small interfaces below.
 package console
 
@@ -69,6 +71,11 @@ type Config struct {
 	Webhooks    Webhooks
 	Connections Connections
 	Sealer      Sealer
+	// Accounts, ConnectionAdmin and SigningKeys serve the admin pages
+	// (signed in with an admin key); Accounts nil disables them.
+	Accounts        Accounts
+	ConnectionAdmin ConnectionAdmin
+	SigningKeys     SigningKeys
 	// Secure marks the cookie Secure (the public URL is https).
 	Secure bool
 	// SessionLifetime bounds a sign-in (default 12h).
@@ -121,7 +128,7 @@ func (k *Console) routes() {
 	k.mux.HandleFunc("GET /console", k.home)
 	k.mux.HandleFunc("GET /console/{$}", k.home)
 	k.mux.HandleFunc("POST /console/login", k.login)
-	k.mux.HandleFunc("POST /console/logout", k.signedIn(k.logout))
+	k.mux.HandleFunc("POST /console/logout", k.as("", k.logout))
 	k.mux.HandleFunc("GET /console/webhooks", k.signedIn(k.webhooks))
 	k.mux.HandleFunc("POST /console/webhooks", k.signedIn(k.createWebhook))
 	k.mux.HandleFunc("POST /console/webhooks/{id}/test", k.signedIn(k.testWebhook))
@@ -138,6 +145,7 @@ func (k *Console) routes() {
 	k.mux.HandleFunc("POST /console/connections/{id}/interval", k.signedIn(k.setInterval))
 	k.mux.HandleFunc("GET /console/events", k.signedIn(k.eventsPage))
 	k.mux.HandleFunc("GET /console/events.json", k.signedIn(k.eventsJSON))
+	k.adminRoutes()
 	k.mux.HandleFunc("/console/", func(w http.ResponseWriter, r *http.Request) {
 		k.render(w, r, http.StatusNotFound, "error", page{Title: "Not found", Error: "There is no console page at " + r.URL.Path + "."})
 	})

@@ -22,10 +22,12 @@ type page struct {
 	Title   string
 	Nav     string
 	Account string
-	CSRF    string
-	Notice  string
-	Error   string
-	Data    any
+	// Admin is true for a visitor signed in with an admin key.
+	Admin  bool
+	CSRF   string
+	Notice string
+	Error  string
+	Data   any
 }
 
 func parsePages() (map[string]*template.Template, error) {
@@ -46,6 +48,7 @@ func parsePages() (map[string]*template.Template, error) {
 			return "—"
 		},
 		"join": strings.Join,
+		"dur":  durationText,
 		"deref": func(s *string) string {
 			if s == nil {
 				return ""
@@ -54,7 +57,7 @@ func parsePages() (map[string]*template.Template, error) {
 		},
 	}
 	out := map[string]*template.Template{}
-	for _, name := range []string{"login", "error", "webhooks", "deliveries", "dead-letters", "connections", "events", "connect"} {
+	for _, name := range []string{"login", "error", "webhooks", "deliveries", "dead-letters", "connections", "events", "connect", "admin-accounts", "admin-account", "admin-connections"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(assets, "assets/layout.html", "assets/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("console template %s: %w", name, err)
@@ -65,8 +68,11 @@ func parsePages() (map[string]*template.Template, error) {
 }
 
 func (k *Console) render(w http.ResponseWriter, r *http.Request, status int, name string, p page) {
-	if v := visitorOf(r); v.principal.AccountID != "" {
+	if v := visitorOf(r); v.principal.Role != "" {
 		p.Account, p.CSRF = v.principal.AccountID, v.csrf
+		if v.principal.Role == models.RoleAdmin {
+			p.Account, p.Admin = "admin", true
+		}
 	}
 	if p.Notice == "" {
 		p.Notice = r.URL.Query().Get("notice")
@@ -138,6 +144,8 @@ func (k *Console) webhooks(w http.ResponseWriter, r *http.Request) {
 			status = "disabled"
 		case !s.Active:
 			status = "paused"
+		case s.CircuitOpenUntil != nil && s.CircuitOpenUntil.After(k.cfg.Now()):
+			status = "circuit open"
 		}
 		rows = append(rows, webhookRow{Subscription: s, Status: status, Stats: st})
 	}

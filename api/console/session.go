@@ -75,15 +75,34 @@ func (k *Console) current(r *http.Request) (visitor, bool) {
 		return visitor{}, false
 	}
 	p, err := k.cfg.Auth.Authenticate(r.Context(), s.Key)
-	if err != nil || p.Role != models.RoleISV {
+	if err != nil || (p.Role != models.RoleISV && p.Role != models.RoleAdmin) {
 		return visitor{}, false
 	}
 	return visitor{principal: p, csrf: csrfToken(c.Value)}, true
 }
 
-// signedIn runs h for a signed-in visitor (else back to sign-in) and checks
-// the CSRF token of every POST.
+// signedIn runs h for a visitor signed in with an account's key.
 func (k *Console) signedIn(h http.HandlerFunc) http.HandlerFunc {
+	return k.as(models.RoleISV, h)
+}
+
+// adminOnly runs h for a visitor signed in with an admin key.
+func (k *Console) adminOnly(h http.HandlerFunc) http.HandlerFunc {
+	return k.as(models.RoleAdmin, h)
+}
+
+// landing is where a visitor of that role starts.
+func landing(role string) string {
+	if role == models.RoleAdmin {
+		return "/console/admin/accounts"
+	}
+	return "/console/webhooks"
+}
+
+// as runs h for a visitor signed in with a key of role (else back to
+// sign-in; "" is any role; a key of the other role is sent to its own pages, or refused for
+// a form) and checks the CSRF token of every POST.
+func (k *Console) as(role string, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		v, ok := k.current(r)
 		if !ok {
@@ -93,6 +112,19 @@ func (k *Console) signedIn(h http.HandlerFunc) http.HandlerFunc {
 				return
 			}
 			k.render(w, r, http.StatusUnauthorized, "login", page{Title: "Sign in", Error: "Your session ended: sign in again."})
+			return
+		}
+		if role != "" && v.principal.Role != role {
+			if r.Method == http.MethodGet && !strings.HasSuffix(r.URL.Path, ".json") {
+				http.Redirect(w, r, landing(v.principal.Role), http.StatusSeeOther)
+				return
+			}
+			r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, v))
+			msg := "This page is for an account's API key (trb_…); you are signed in with an admin key."
+			if role == models.RoleAdmin {
+				msg = "This page needs an admin key (trb_admin_…); you are signed in with an account's key."
+			}
+			k.render(w, r, http.StatusForbidden, "error", page{Title: "Refused", Error: msg})
 			return
 		}
 		if r.Method == http.MethodPost {
@@ -107,8 +139,8 @@ func (k *Console) signedIn(h http.HandlerFunc) http.HandlerFunc {
 }
 
 func (k *Console) home(w http.ResponseWriter, r *http.Request) {
-	if _, ok := k.current(r); ok {
-		http.Redirect(w, r, "/console/webhooks", http.StatusSeeOther)
+	if v, ok := k.current(r); ok {
+		http.Redirect(w, r, landing(v.principal.Role), http.StatusSeeOther)
 		return
 	}
 	k.render(w, r, http.StatusOK, "login", page{Title: "Sign in"})
@@ -121,14 +153,16 @@ func (k *Console) login(w http.ResponseWriter, r *http.Request) {
 		k.render(w, r, http.StatusUnauthorized, "login", page{Title: "Sign in", Error: "That API key is not valid."})
 		return
 	}
-	if p.Role != models.RoleISV {
-		k.render(w, r, http.StatusForbidden, "login", page{Title: "Sign in", Error: "Sign in with an account's API key (trb_…); admin keys tune accounts through the admin API."})
+	if p.Role != models.RoleISV && p.Role != models.RoleAdmin {
+		k.render(w, r, http.StatusForbidden, "login", page{Title: "Sign in", Error: "Sign in with an account's API key (trb_…) or an admin key (trb_admin_…)."})
 		return
 	}
 	k.setSession(w, key)
 	next := r.URL.Query().Get("next")
-	if !strings.HasPrefix(next, "/console/") || strings.HasPrefix(next, "//") {
-		next = "/console/webhooks"
+	// Admin pages are under /console/admin/, an account's everywhere else.
+	if !strings.HasPrefix(next, "/console/") || strings.HasPrefix(next, "//") ||
+		strings.HasPrefix(next, "/console/admin") != (p.Role == models.RoleAdmin) {
+		next = landing(p.Role)
 	}
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }

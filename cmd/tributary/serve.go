@@ -187,6 +187,7 @@ func serve(ctx context.Context, c *config.Config, ready func(addr string)) error
 		deps.Sandbox = sb      // only when enabled: a nil *Service in the interface is not nil
 	}
 	cons, err := console.New(console.Config{Auth: accts, Webhooks: fwd, Connections: conns, Sealer: box,
+		Accounts: accts, ConnectionAdmin: conns, SigningKeys: fwd,
 		Secure: strings.HasPrefix(c.ExternalURL(), "https://"), Logger: log})
 	if err != nil {
 		return err
