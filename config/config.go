@@ -49,16 +49,16 @@ type Config struct {
 	ExtraMasterKeys []string `key:"extra_master_keys" help:"other master keys accepted for decryption during a key rotation (comma-separated)" secret:"true"`
 	// AllowPrivateAddresses lets subscriptions reach loopback/private
 	// addresses. Default: true on embedded SQLite, false on PostgreSQL.
-	AllowPrivateAddresses *bool `key:"allow_private_addresses" help:"allow delivery to private/loopback addresses"`
+	AllowPrivateAddresses *bool `key:"allow_private_addresses" help:"allow delivery to private/loopback addresses" default:"true with embedded SQLite, false on PostgreSQL"`
 	// AllowHTTP lets subscriptions use plain http:// addresses. Default as
 	// AllowPrivateAddresses.
-	AllowHTTP *bool `key:"allow_http" help:"allow plain http:// subscription addresses"`
+	AllowHTTP *bool `key:"allow_http" help:"allow plain http:// subscription addresses" default:"as allow_private_addresses"`
 	// Roles this process runs: api, poller, dispatcher.
 	Roles []string `key:"roles" help:"roles to run: api,poller,dispatcher"`
 	// Migrate applies pending migrations at start.
 	Migrate bool `key:"migrate" help:"apply database migrations at start"`
 	// Sandbox enables the built-in sandbox app. Default: on with embedded SQLite.
-	Sandbox *bool `key:"sandbox" help:"enable the built-in sandbox app"`
+	Sandbox *bool `key:"sandbox" help:"enable the built-in sandbox app" default:"true with embedded SQLite, false on PostgreSQL"`
 
 	Database   Database   `key:"database"`
 	Inbound    Inbound    `key:"inbound"`

@@ -20,6 +20,8 @@ const EnvPrefix = "TRIBUTARY_"
 type field struct {
 	key  string // dotted: "dispatcher.workers"
 	help string
+	// def describes a default that depends on other keys (tag default).
+	def  string
 	path []int
 }
 
@@ -41,7 +43,7 @@ func leaves() []field {
 			if f.Type.Kind() == reflect.Map {
 				continue // apps: handled separately
 			}
-			out = append(out, field{key: prefix + key, help: f.Tag.Get("help"), path: p})
+			out = append(out, field{key: prefix + key, help: f.Tag.Get("help"), def: f.Tag.Get("default"), path: p})
 		}
 	}
 	walk(reflect.TypeOf(Config{}), "", nil)
@@ -57,10 +59,81 @@ func EnvName(key string) string {
 }
 
 // RegisterFlags adds one flag per key, plus --config, to fs.
-func RegisterFlags(fs *pflag.FlagSet) {
+func RegisterFlags(fs *pflag.FlagSet) { RegisterFlagsFor(fs) }
+
+// RegisterFlagsFor adds --config and the flags of the keys named (a key or
+// a section: "log" is log.format and log.level), or of every key when none
+// is named, to fs. Each flag shows its key's type and default; the other
+// keys are still read from the file and the environment. A key named that
+// does not exist panics (a programming error).
+func RegisterFlagsFor(fs *pflag.FlagSet, keys ...string) {
 	fs.String("config", "", "YAML configuration file (also TRIBUTARY_CONFIG)")
+	def := reflect.ValueOf(Default())
+	used := make([]bool, len(keys))
 	for _, f := range leaves() {
-		fs.String(FlagName(f.key), "", f.help+" (env "+EnvName(f.key)+")")
+		if len(keys) > 0 {
+			found := false
+			for i, k := range keys {
+				if f.key == k || strings.HasPrefix(f.key, k+".") {
+					found, used[i] = true, true
+				}
+			}
+			if !found {
+				continue
+			}
+		}
+		v := def
+		for _, i := range f.path {
+			v = v.Field(i)
+		}
+		typ, text := flagType(v)
+		fl := fs.VarPF(&flagValue{typ: typ}, FlagName(f.key), "", f.help+" (env "+EnvName(f.key)+")")
+		fl.DefValue = text
+		if f.def != "" {
+			fl.DefValue = f.def
+		}
+		if typ == "bool" {
+			fl.NoOptDefVal = "true" // --migrate alone means true
+		}
+	}
+	for i, k := range keys {
+		if !used[i] {
+			panic("config: RegisterFlagsFor: no key " + k)
+		}
+	}
+}
+
+// flagValue is a configuration flag: it keeps the text given, which Load
+// parses and applies with the key's name in any error, and reports the
+// key's type for the help.
+type flagValue struct{ typ, text string }
+
+func (v *flagValue) String() string     { return v.text }
+func (v *flagValue) Set(s string) error { v.text = s; return nil }
+func (v *flagValue) Type() string       { return v.typ }
+
+// flagType is the type name and the default text of a key's value v.
+func flagType(v reflect.Value) (typ, text string) {
+	switch x := v.Interface().(type) {
+	case bool:
+		return "bool", strconv.FormatBool(x)
+	case *bool:
+		if x == nil {
+			return "bool", "" // automatic: the help says on what it depends
+		}
+		return "bool", strconv.FormatBool(*x)
+	case int:
+		return "int", strconv.Itoa(x)
+	case int64:
+		return "int", strconv.FormatInt(x, 10)
+	case time.Duration:
+		return "duration", x.String()
+	case float64:
+		return "float", strconv.FormatFloat(x, 'g', -1, 64)
+	case []string:
+		return "strings", strings.Join(x, ",")
+	default:
+		return "string", v.String()
 	}
 }
 

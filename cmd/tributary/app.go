@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -99,3 +100,14 @@ func openPool(ctx context.Context, c *config.Config, log *slog.Logger, migrate b
 	}
 	return db, nil
 }
+
+// Configuration keys each command offers as flags (serve offers all); the
+// others are still read from --config and TRIBUTARY_* variables.
+var (
+	// rawDBConfigKeys open the database (migrate and its subcommands).
+	rawDBConfigKeys = []string{"database_url", "data_dir", "log"}
+	// dbConfigKeys open the database, migrating it unless --migrate=false.
+	dbConfigKeys = slices.Concat(rawDBConfigKeys, []string{"migrate"})
+	// keyConfigKeys also unseal secrets with the master key.
+	keyConfigKeys = slices.Concat(dbConfigKeys, []string{"master_key", "extra_master_keys"})
+)

@@ -35,7 +35,7 @@ func newAccounts() *cobra.Command {
 	}
 	create.Flags().StringVar(&name, "name", "", "account name")
 	create.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	config.RegisterFlags(create.Flags())
+	config.RegisterFlagsFor(create.Flags(), dbConfigKeys...)
 	var limit int
 	list := &cobra.Command{
 		Use:   "list",
@@ -71,7 +71,7 @@ func newAccounts() *cobra.Command {
 	}
 	list.Flags().IntVar(&limit, "limit", 10000, "most accounts to print")
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	config.RegisterFlags(list.Flags())
+	config.RegisterFlagsFor(list.Flags(), dbConfigKeys...)
 	accountsCmd.AddCommand(create, list)
 	return accountsCmd
 }
@@ -153,7 +153,7 @@ func newAPIKeys() *cobra.Command {
 		c.Flags().StringVar(&account, "account", "", "account id (acc_…)")
 		_ = c.MarkFlagRequired("account")
 		c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-		config.RegisterFlags(c.Flags())
+		config.RegisterFlagsFor(c.Flags(), dbConfigKeys...)
 		keys.AddCommand(c)
 	}
 	return keys
@@ -176,7 +176,7 @@ func newAdminKeys() *cobra.Command {
 		},
 	}
 	create.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	config.RegisterFlags(create.Flags())
+	config.RegisterFlagsFor(create.Flags(), dbConfigKeys...)
 	keys.AddCommand(create)
 	return keys
 }

@@ -29,6 +29,9 @@ func newListen() *cobra.Command {
 		Use:   "listen --forward-to URL [--topic T]…",
 		Short: "Stream the account's events to a local URL, signed (Standard Webhooks)",
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if apiKey == "" {
+				apiKey = os.Getenv("TRIBUTARY_API_KEY") // read here: a default would print it in --help
+			}
 			if apiKey == "" || forwardTo == "" {
 				return fmt.Errorf("--api-key (or TRIBUTARY_API_KEY) and --forward-to are required")
 			}
@@ -46,7 +49,7 @@ func newListen() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&apiURL, "api-url", "http://127.0.0.1:8080", "the engine's URL")
-	cmd.Flags().StringVar(&apiKey, "api-key", envOr("TRIBUTARY_API_KEY", ""), "an ISV API key (TRIBUTARY_API_KEY)")
+	cmd.Flags().StringVar(&apiKey, "api-key", "", "an ISV API key (default: env TRIBUTARY_API_KEY)")
 	cmd.Flags().StringVar(&forwardTo, "forward-to", "", "local URL receiving the events")
 	cmd.Flags().StringArrayVar(&topics, "topic", nil, "topic or pattern to forward (repeatable; default all)")
 	cmd.Flags().StringVar(&secret, "secret", "", "whsec_ secret to sign with (default: a new one, printed)")
@@ -179,11 +182,4 @@ func matchesAny(patterns []string, topic string) bool {
 		}
 	}
 	return false
-}
-
-func envOr(name, def string) string {
-	if v, ok := os.LookupEnv(name); ok {
-		return v
-	}
-	return def
 }

@@ -57,7 +57,7 @@ func newMasterKey() *cobra.Command {
 			return nil
 		},
 	}
-	config.RegisterFlags(status.Flags())
+	config.RegisterFlagsFor(status.Flags(), keyConfigKeys...)
 
 	var newKey string
 	rotate := &cobra.Command{
@@ -106,7 +106,7 @@ func newMasterKey() *cobra.Command {
 		},
 	}
 	rotate.Flags().StringVar(&newKey, "new-key", "", "the new master key (32 bytes, base64 or hex)")
-	config.RegisterFlags(rotate.Flags())
+	config.RegisterFlagsFor(rotate.Flags(), keyConfigKeys...)
 
 	cmd.AddCommand(status, rotate)
 	return cmd

@@ -31,7 +31,7 @@ func newMigrate() *cobra.Command {
 			return nil
 		},
 	}
-	config.RegisterFlags(cmd.Flags())
+	config.RegisterFlagsFor(cmd.Flags(), rawDBConfigKeys...)
 
 	status := &cobra.Command{
 		Use:   "status",
@@ -55,7 +55,7 @@ func newMigrate() *cobra.Command {
 			})
 		},
 	}
-	config.RegisterFlags(status.Flags())
+	config.RegisterFlagsFor(status.Flags(), rawDBConfigKeys...)
 
 	var steps int
 	down := &cobra.Command{
@@ -82,7 +82,7 @@ func newMigrate() *cobra.Command {
 		},
 	}
 	down.Flags().IntVar(&steps, "steps", 1, "how many migrations to roll back")
-	config.RegisterFlags(down.Flags())
+	config.RegisterFlagsFor(down.Flags(), rawDBConfigKeys...)
 
 	cmd.AddCommand(status, down)
 	return cmd

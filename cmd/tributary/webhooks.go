@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"slices"
 
 	"github.com/spf13/cobra"
 
@@ -69,7 +70,7 @@ func newWebhooks() *cobra.Command {
 	test.Flags().StringVar(&event, "event", "crm/contacts", "topic of the sample event")
 	test.Flags().StringVar(&account, "account", "", "account whose key signs (default: the only account)")
 	test.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	config.RegisterFlags(test.Flags())
+	config.RegisterFlagsFor(test.Flags(), slices.Concat(keyConfigKeys, []string{"allow_private_addresses", "dispatcher.default_timeout"})...)
 	wh.AddCommand(test)
 	return wh
 }
