@@ -58,9 +58,9 @@ func (s *Service) ListDeliveries(ctx context.Context, accountID string, f Delive
 		}
 	}
 	switch f.Status {
-	case "", models.DeliveryPending, models.DeliveryFailed, models.DeliverySucceeded, models.DeliveryDead:
+	case "", models.DeliveryPending, models.DeliveryFailed, models.DeliverySucceeded, models.DeliveryDead, models.DeliveryHeld:
 	default:
-		return nil, "", models.FieldError("status", "status must be one of succeeded, failed, pending, dead")
+		return nil, "", models.FieldError("status", "status must be one of succeeded, failed, pending, dead, held")
 	}
 	q := db.Where("account_id = ?", accountID)
 	if f.WebhookID != "" {
@@ -151,14 +151,17 @@ func (s *Service) deliveryViews(db *gorm.DB, rows []models.Delivery) ([]Delivery
 
 // Stats are a subscription's delivery counters.
 type Stats struct {
-	TotalDeliveries      int64      `json:"totalDeliveries"`
-	SuccessfulDeliveries int64      `json:"successfulDeliveries"`
-	FailedDeliveries     int64      `json:"failedDeliveries"`
-	PendingDeliveries    int64      `json:"pendingDeliveries"`
-	DeadDeliveries       int64      `json:"deadDeliveries"`
-	LastDeliveryAt       *time.Time `json:"lastDeliveryAt"`
-	LastDeliveryStatus   *string    `json:"lastDeliveryStatus"`
-	LastStatusCode       *int       `json:"lastStatusCode"`
+	TotalDeliveries      int64 `json:"totalDeliveries"`
+	SuccessfulDeliveries int64 `json:"successfulDeliveries"`
+	FailedDeliveries     int64 `json:"failedDeliveries"`
+	PendingDeliveries    int64 `json:"pendingDeliveries"`
+	// HeldDeliveries are held while the webhook is paused with pauseMode
+	// "queue".
+	HeldDeliveries     int64      `json:"heldDeliveries"`
+	DeadDeliveries     int64      `json:"deadDeliveries"`
+	LastDeliveryAt     *time.Time `json:"lastDeliveryAt"`
+	LastDeliveryStatus *string    `json:"lastDeliveryStatus"`
+	LastStatusCode     *int       `json:"lastStatusCode"`
 }
 
 // Stats queries: the counts read only idx_deliveries_sub_status (no table
@@ -196,6 +199,8 @@ func (s *Service) SubscriptionStats(ctx context.Context, accountID, id string) (
 			st.DeadDeliveries = c.N
 		case models.DeliveryPending:
 			st.PendingDeliveries = c.N
+		case models.DeliveryHeld:
+			st.HeldDeliveries = c.N
 		}
 	}
 	var last models.Attempt

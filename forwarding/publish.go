@@ -17,7 +17,9 @@ import (
 // bytes receivers will get, and queues one delivery per subscription of the
 // account whose patterns match the topic. Subscriptions the engine disabled
 // (410, failing too long) get their deliveries as dead letters so they can be
-// replayed once the endpoint is fixed; subscriptions an ISV paused get none.
+// replayed once the endpoint is fixed; subscriptions an ISV paused get none,
+// or held ones with pauseMode "queue". Connection, user and dataPayload
+// scopes of a subscription narrow what it gets.
 func (s *Service) Publish(ctx context.Context, tx *gorm.DB, accountID string, events ...*models.Envelope) error {
 	_, err := s.publish(ctx, tx, accountID, "", events)
 	return err
@@ -59,6 +61,7 @@ func (s *Service) publish(ctx context.Context, tx *gorm.DB, accountID, only stri
 	rows := make([]models.Event, 0, len(events))
 	var dels []models.Delivery
 	for i, e := range events {
+		pl := &payload{}
 		if e.ID == "" {
 			e.ID = models.NewID(models.PrefixEvent)
 		}
@@ -77,6 +80,7 @@ func (s *Service) publish(ctx context.Context, tx *gorm.DB, accountID, only stri
 		if len(e.DataPayload) == 0 {
 			e.DataPayload = json.RawMessage("{}")
 		}
+		pl.raw = e.DataPayload
 		body, err := json.Marshal(e)
 		if err != nil {
 			return nil, fmt.Errorf("publish %s: marshal: %w", e.Topic, err)
@@ -84,7 +88,7 @@ func (s *Service) publish(ctx context.Context, tx *gorm.DB, accountID, only stri
 		rows = append(rows, models.Event{ID: e.ID, AccountID: accountID, Seq: first + int64(i), Topic: e.Topic,
 			UpdateType: e.UpdateType, ConnectionID: e.ConnectionID, Body: body, CreatedAt: now})
 		for _, sub := range subs {
-			if !sub.accepts(e) {
+			if !sub.accepts(e, pl) {
 				continue
 			}
 			if e.Topic == models.TopicWebhookDisabled && !sub.row.Active {
@@ -98,8 +102,12 @@ func (s *Service) publish(ctx context.Context, tx *gorm.DB, accountID, only stri
 			if sub.row.CircuitOpenUntil != nil && sub.row.CircuitOpenUntil.After(now) {
 				d.NextAttemptAt = sub.row.CircuitOpenUntil.UTC()
 			}
-			if !sub.row.Active && only == "" {
+			switch {
+			case sub.row.Active || only != "":
+			case sub.row.DisabledReason != "":
 				d.Status, d.LastError = models.DeliveryDead, "subscription disabled: "+sub.row.DisabledReason
+			default: // paused with pauseMode "queue"
+				d.Status = models.DeliveryHeld
 			}
 			dels = append(dels, d)
 		}
@@ -122,6 +130,7 @@ func (s *Service) publish(ctx context.Context, tx *gorm.DB, accountID, only stri
 type target struct {
 	row      models.Subscription
 	patterns []string
+	scope    scope
 }
 
 // newTarget prepares row for matching; all (a test send) takes every topic.
@@ -134,12 +143,17 @@ func newTarget(row models.Subscription, all bool) (target, error) {
 	if err := json.Unmarshal([]byte(row.Topics), &t.patterns); err != nil {
 		return t, fmt.Errorf("publish: topics of %s: %w", row.ID, err)
 	}
+	var err error
+	if t.scope, err = decodeScope(row); err != nil {
+		return t, fmt.Errorf("publish: %w", err)
+	}
 	return t, nil
 }
 
-// accepts reports whether the subscription receives e.
-func (t target) accepts(e *models.Envelope) bool {
-	return t.matches(e.Topic)
+// accepts reports whether the subscription receives e (its payload pl):
+// topic, connections, users and field filters.
+func (t target) accepts(e *models.Envelope, pl *payload) bool {
+	return t.matches(e.Topic) && t.scope.accepts(e.ConnectionID, e.UserID, pl)
 }
 
 func (t target) matches(topic string) bool {
@@ -152,14 +166,16 @@ func (t target) matches(topic string) bool {
 }
 
 // fanoutTargets loads the subscriptions that may receive the account's
-// events: active ones, and engine-disabled ones (for replayable dead letters).
+// events: active ones, engine-disabled ones (for replayable dead letters)
+// and ones paused with pauseMode "queue" (held deliveries).
 func (s *Service) fanoutTargets(tx *gorm.DB, accountID, only string) ([]target, error) {
 	var rows []models.Subscription
-	q := tx.Select("id", "topics", "active", "disabled_reason", "circuit_open_until", "ordering").Where("account_id = ?", accountID)
+	q := tx.Select("id", "topics", "active", "disabled_reason", "circuit_open_until", "ordering",
+		"connection_ids", "user_ids", "filters", "pause_mode").Where("account_id = ?", accountID)
 	if only != "" {
 		q = q.Where("id = ?", only)
 	} else {
-		q = q.Where("active = ? OR disabled_reason <> ''", true)
+		q = q.Where("active = ? OR disabled_reason <> '' OR pause_mode = ?", true, models.PauseQueue)
 	}
 	if err := q.Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("publish: load subscriptions: %w", err)

@@ -77,7 +77,7 @@ func (s *Service) ReplayRange(ctx context.Context, accountID, webhookID string, 
 				if err := json.Unmarshal(ev.Body, &env); err != nil {
 					return fmt.Errorf("replay %s: event %s: %w", webhookID, ev.ID, err)
 				}
-				if !t.accepts(&env) {
+				if !t.accepts(&env, &payload{raw: env.DataPayload}) {
 					continue
 				}
 				d := models.Delivery{ID: models.NewID(models.PrefixDelivery), AccountID: accountID, EventID: ev.ID,
@@ -120,9 +120,11 @@ func replayStatus(row *models.Subscription) (string, error) {
 	switch {
 	case row.Active:
 		return models.DeliveryPending, nil
+	case row.DisabledReason == "" && row.PauseMode == models.PauseQueue:
+		return models.DeliveryHeld, nil
 	case row.DisabledReason != "":
 		return "", models.Errorf(models.ErrCodeConflict, "webhook %s was disabled (%s); fix the endpoint and set active to true before replaying", row.ID, row.DisabledReason)
 	default:
-		return "", models.Errorf(models.ErrCodeConflict, "webhook %s is paused; set active to true before replaying", row.ID)
+		return "", models.Errorf(models.ErrCodeConflict, "webhook %s is paused with pauseMode \"drop\"; set active to true (or pauseMode to \"queue\") before replaying", row.ID)
 	}
 }

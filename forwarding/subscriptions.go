@@ -34,6 +34,16 @@ type SubscriptionInput struct {
 	RateLimit *int `json:"rateLimit"`
 	// Ordering is "record" (each record's events in order) or "unordered".
 	Ordering *string `json:"ordering"`
+	// ConnectionIDs and UserIDs scope the subscription to those
+	// connections' / users' events (empty = all).
+	ConnectionIDs *[]string `json:"connectionIds"`
+	UserIDs       *[]string `json:"userIds"`
+	// Filters maps "dataPayload.<path>" to the string, number or boolean the
+	// event's payload must hold there.
+	Filters *map[string]any `json:"filters"`
+	// PauseMode is "drop" (default: nothing is delivered while paused) or
+	// "queue" (deliveries are held while paused and sent on resume).
+	PauseMode *string `json:"pauseMode"`
 }
 
 // SigningInput chooses a subscription's signature scheme.
@@ -66,8 +76,14 @@ type Subscription struct {
 	TimeoutSeconds   int         `json:"timeoutSeconds"`
 	RateLimit        int         `json:"rateLimit"`
 	Ordering         string      `json:"ordering"`
-	CreatedAt        time.Time   `json:"createdAt"`
-	UpdatedAt        time.Time   `json:"updatedAt"`
+	// ConnectionIDs, UserIDs and Filters scope the subscription (empty = all).
+	ConnectionIDs []string       `json:"connectionIds"`
+	UserIDs       []string       `json:"userIds"`
+	Filters       map[string]any `json:"filters"`
+	// PauseMode is "drop" or "queue".
+	PauseMode string    `json:"pauseMode"`
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
 }
 
 // SigningView shows the scheme and, for standard and hmac, the secret the
@@ -106,6 +122,9 @@ func (s *Service) CreateSubscription(ctx context.Context, accountID string, in S
 		return nil, err
 	}
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := applyScopes(tx, row, in); err != nil {
+			return err
+		}
 		if limit := s.cfg.MaxWebhooksPerAccount; limit > 0 {
 			// Serialize the account's creations so concurrent requests
 			// cannot pass the cap together.
@@ -136,6 +155,7 @@ func (s *Service) CreateSubscription(ctx context.Context, accountID string, in S
 // engine disabled clears the reason and resets its endpoint health.
 func (s *Service) UpdateSubscription(ctx context.Context, accountID, id string, in SubscriptionInput) (*Subscription, error) {
 	var out *models.Subscription
+	var released int64
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		row, err := s.loadSubscription(tx, accountID, id)
 		if err != nil {
@@ -145,16 +165,36 @@ func (s *Service) UpdateSubscription(ctx context.Context, accountID, id string, 
 		if err := s.apply(row, in); err != nil {
 			return err
 		}
+		if err := applyScopes(tx, row, in); err != nil {
+			return err
+		}
+		now := s.Now()
 		if row.Active && !wasActive {
 			row.DisabledReason, row.DisabledAt = "", nil
 			row.ConsecutiveFailures, row.FailingSince, row.CircuitOpenUntil = 0, nil, nil
+			// What a queue-mode pause held goes out now, in its order.
+			res := tx.Model(&models.Delivery{}).Where("subscription_id = ? AND status = ?", row.ID, models.DeliveryHeld).
+				Updates(map[string]any{"status": models.DeliveryPending, "next_attempt_at": now, "updated_at": now})
+			if res.Error != nil {
+				return fmt.Errorf("release held deliveries of %s: %w", row.ID, res.Error)
+			}
+			released = res.RowsAffected
 		}
-		row.UpdatedAt = s.Now()
+		row.UpdatedAt = now
 		out = row
-		return tx.Save(row).Error
+		if err := tx.Save(row).Error; err != nil {
+			return err
+		}
+		if released > 0 {
+			return notifyQueued(tx)
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, err
+	}
+	if released > 0 {
+		s.wake()
 	}
 	return s.view(out)
 }
@@ -207,7 +247,7 @@ func (s *Service) DeleteSubscription(ctx context.Context, accountID, id string) 
 		// would deadlock with its flush.
 		now := s.Now()
 		if err := tx.Where("subscription_id = ? AND status IN ? AND (lease_token = '' OR next_attempt_at <= ?)",
-			id, []string{models.DeliveryPending, models.DeliveryFailed}, now).
+			id, []string{models.DeliveryPending, models.DeliveryFailed, models.DeliveryHeld}, now).
 			Delete(&models.Delivery{}).Error; err != nil {
 			return fmt.Errorf("delete deliveries of %s: %w", id, err)
 		}
@@ -422,6 +462,7 @@ func (s *Service) view(r *models.Subscription) (*Subscription, error) {
 		DisabledAt: r.DisabledAt, TimeoutSeconds: r.TimeoutSeconds, RateLimit: r.RateLimit, Ordering: cmp.Or(r.Ordering, OrderingUnordered), CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 		Signing: SigningView{Scheme: r.Scheme}}
 	_ = json.Unmarshal([]byte(r.Topics), &v.Topic)
+	scopeView(r, v)
 	if len(r.SecretEnc) > 0 {
 		secret, err := s.box.OpenString(r.SecretEnc, r.ID)
 		if err != nil {

@@ -12,6 +12,9 @@ const (
 	DeliveryFailed    = "failed"
 	DeliverySucceeded = "succeeded"
 	DeliveryDead      = "dead"
+	// DeliveryHeld is a delivery created while its subscription is paused
+	// with pauseMode "queue"; resuming the subscription makes it pending.
+	DeliveryHeld = "held"
 )
 
 // Signing schemes of a subscription.
@@ -89,6 +92,15 @@ type Subscription struct {
 	// Ordering is OrderingRecord to deliver each record's events in order,
 	// or "" (unordered, the default).
 	Ordering string `gorm:"size:16;not null;default:''"`
+	// ConnectionIDs and UserIDs (JSON arrays, "" = all) scope the
+	// subscription to the events of those connections / users.
+	ConnectionIDs string `gorm:"not null;default:''"`
+	UserIDs       string `gorm:"not null;default:''"`
+	// Filters is a JSON object of "dataPayload.<path>" to the scalar value
+	// the event's payload must hold there ("" = none).
+	Filters string `gorm:"not null;default:''"`
+	// PauseMode is PauseQueue to hold deliveries while paused, or "" (drop).
+	PauseMode string `gorm:"size:16;not null;default:''"`
 	// Endpoint health, shared by every dispatcher process.
 	ConsecutiveFailures int `gorm:"not null;default:0"`
 	FailingSince        *time.Time
@@ -143,6 +155,10 @@ type Delivery struct {
 	CreatedAt time.Time `gorm:"not null"`
 	UpdatedAt time.Time
 }
+
+// PauseQueue is the pause mode that stores a paused subscription's
+// deliveries as held and sends them when it is resumed.
+const PauseQueue = "queue"
 
 // OrderingRecord is the subscription ordering that delivers each record's
 // events in the order they happened.

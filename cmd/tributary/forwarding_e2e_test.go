@@ -101,6 +101,8 @@ func TestWebhooksOverHTTP(t *testing.T) {
 			id := wh["id"].(string)
 			require.True(t, strings.HasPrefix(id, "wh_"))
 			require.Equal(t, "rsa", wh["signing"].(map[string]any)["scheme"])
+			require.Equal(t, "drop", wh["pauseMode"])
+			require.Equal(t, []any{}, wh["connectionIds"])
 
 			st, res := e.do(t, "POST", "/v1/webhooks/"+id+"/test", keyA, map[string]any{"topic": "crm/contacts"})
 			require.Equal(t, 200, st, "%v", res)
