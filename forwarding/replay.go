@@ -48,8 +48,7 @@ func (s *Service) ReplayRange(ctx context.Context, accountID, webhookID string, 
 			return err
 		}
 		var n int64
-		if err := tx.Raw(`SELECT COUNT(*) FROM (SELECT 1 FROM events WHERE account_id = ? AND created_at >= ? AND created_at < ? LIMIT ?) r`,
-			accountID, since, until, s.maxReplay+1).Scan(&n).Error; err != nil {
+		if err := tx.Raw(replayCountSQL, accountID, since, until, s.maxReplay+1).Scan(&n).Error; err != nil {
 			return fmt.Errorf("replay %s: count events: %w", webhookID, err)
 		}
 		if n > int64(s.maxReplay) {
@@ -62,9 +61,7 @@ func (s *Service) ReplayRange(ctx context.Context, accountID, webhookID string, 
 		var last int64
 		for {
 			var evs []models.Event
-			if err := tx.Select("id", "seq", "topic", "connection_id", "body").
-				Where("account_id = ? AND created_at >= ? AND created_at < ? AND seq > ?", accountID, since, until, last).
-				Order("seq").Limit(replayBatch).Find(&evs).Error; err != nil {
+			if err := tx.Raw(replayPageSQL, accountID, since, until, last, replayBatch).Scan(&evs).Error; err != nil {
 				return fmt.Errorf("replay %s: read events: %w", webhookID, err)
 			}
 			if len(evs) == 0 {
@@ -113,6 +110,13 @@ func (s *Service) ReplayRange(ctx context.Context, accountID, webhookID string, 
 	}
 	return total, nil
 }
+
+// The replay's queries, both on idx_events_account_created (account_id,
+// created_at, seq): the count stops at the bound, the pages walk the range.
+const (
+	replayCountSQL = `SELECT COUNT(*) FROM (SELECT 1 FROM events WHERE account_id = ? AND created_at >= ? AND created_at < ? LIMIT ?) r`
+	replayPageSQL  = `SELECT id, seq, body FROM events WHERE account_id = ? AND created_at >= ? AND created_at < ? AND seq > ? ORDER BY seq LIMIT ?`
+)
 
 // replayStatus is the status a replay's deliveries start in, or why the
 // webhook cannot take a replay now.

@@ -71,7 +71,7 @@ func contains(s []string, v string) bool {
 	return false
 }
 
-// TestHistoryQueriesUseIndexes plans retention and /stats queries on a
+// TestHistoryQueriesUseIndexes plans retention, /stats and replay queries on a
 // PostgreSQL schema that was never analyzed, with rows in it: each must walk
 // an index, never read a whole table.
 func TestHistoryQueriesUseIndexes(t *testing.T) {
@@ -103,6 +103,8 @@ func TestHistoryQueriesUseIndexes(t *testing.T) {
 		{"prune events anti-join", "idx_deliveries_event_id", []string{"events", "deliveries"}, pruneEventsSQL, []any{[]string{"evt_0001", "evt_0002"}}},
 		{"stats counts", "idx_deliveries_sub_status", []string{"deliveries"}, statsCountsSQL, []any{"sub_1"}},
 		{"stats last attempt", "idx_attempts_sub_time", []string{"attempts"}, statsLastAttemptSQL, []any{"sub_1"}},
+		{"replay count", "idx_events_account_created", []string{"events"}, replayCountSQL, []any{"acc_1", at, at.Add(time.Minute), 10001}},
+		{"replay page", "idx_events_account_created", []string{"events"}, replayPageSQL, []any{"acc_1", at, at.Add(time.Minute), 0, 500}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			storagetest.RequireIndexScan(t, db, tc.index, tc.tables, tc.query, tc.args...)
