@@ -95,7 +95,7 @@ type Pool struct {
 // Pools returns the effective pool sizes for a machine with cpus CPUs:
 // configured values, else api = 4×cpus within 8..64, capture =
 // inbound.workers + scheduler.concurrency + 2, dispatcher = 4 + cpus/2.
-// With 2 CPUs and the other defaults: 8 / 8 / 5; with 32: 64 / 22 / 20.
+// With 2 CPUs and the other defaults: 8 / 10 / 5; with 32: 64 / 22 / 20.
 func (c *Config) Pools(cpus int) Pool {
 	cpus = max(1, cpus)
 	return Pool{
@@ -108,14 +108,17 @@ func (c *Config) Pools(cpus int) Pool {
 // Inbound configures the processing of stored native webhooks.
 type Inbound struct {
 	// Workers is how many inbox batches one process handles at once.
-	Workers int `key:"workers" help:"inbox batches processed at once (0 = max(2, CPUs/2))"`
+	Workers int `key:"workers" help:"inbox batches processed at once (0 = max(4, CPUs/2))"`
 	// BatchSize is how many inbox items one batch (one transaction) takes.
 	BatchSize int `key:"batch_size" help:"inbox items per batch transaction"`
 }
 
-// InboundWorkers is the effective inbound.workers for cpus CPUs.
+// InboundWorkers is the effective inbound.workers for cpus CPUs: at least
+// four, because a batch spends most of its time waiting on database round
+// trips (one page per connection), not on CPU, so on a small, busy machine
+// two batches at once could not keep up with the webhooks being stored.
 func (c *Config) InboundWorkers(cpus int) int {
-	return cmp.Or(c.Inbound.Workers, max(2, cpus/2))
+	return cmp.Or(c.Inbound.Workers, max(4, cpus/2))
 }
 
 // Log configures logging.

@@ -84,7 +84,7 @@ func TestPoolsPerRole(t *testing.T) {
 		set  func(*config.Config)
 		want config.Pool
 	}{
-		{"2 CPUs", 2, nil, config.Pool{API: 8, Capture: 8, Dispatcher: 5}},
+		{"2 CPUs", 2, nil, config.Pool{API: 8, Capture: 10, Dispatcher: 5}},
 		{"32 CPUs", 32, nil, config.Pool{API: 64, Capture: 22, Dispatcher: 20}},
 		{"configured", 2, func(c *config.Config) { c.Database.Pool = config.Pool{API: 3, Capture: 4, Dispatcher: 6} }, config.Pool{API: 3, Capture: 4, Dispatcher: 6}},
 		{"capture follows its workers", 2, func(c *config.Config) { c.Inbound.Workers, c.Scheduler.Concurrency = 6, 10 }, config.Pool{API: 8, Capture: 18, Dispatcher: 5}},

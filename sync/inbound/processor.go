@@ -35,7 +35,7 @@ type Publisher interface {
 // Defaults of a Processor.
 const (
 	DefaultBatch       = 200
-	DefaultWorkers     = 2
+	DefaultWorkers     = 4
 	DefaultLease       = 2 * time.Minute
 	DefaultMaxAttempts = 10
 	// backoffBase is the first retry delay; each retry doubles it up to backoffCap.
@@ -66,7 +66,7 @@ type Processor struct {
 	Now func() time.Time
 	// Batch is how many due items one claim takes (default 200).
 	Batch int
-	// Workers is how many batches Run processes at once (default 2).
+	// Workers is how many batches Run processes at once (default 4).
 	Workers int
 	// Lease is how long a claim holds its items (default 2 minutes); it must
 	// exceed the time to fetch and commit one batch.
