@@ -12,6 +12,7 @@ import (
 
 	"github.com/tributary/tributary/accounts"
 	"github.com/tributary/tributary/config"
+	"github.com/tributary/tributary/secrets"
 	"github.com/tributary/tributary/storage"
 )
 
@@ -194,6 +195,25 @@ func withDB(cmd *cobra.Command, fn func(db *gorm.DB) error) error {
 	}
 	defer storage.Close(db)
 	return fn(db)
+}
+
+// withKeyedDB is withDB for commands that read or write secrets: it builds the
+// master-key box and opens the database checking that key (openDBWithKey).
+func withKeyedDB(cmd *cobra.Command, fn func(c *config.Config, box *secrets.Box, db *gorm.DB) error) error {
+	c, err := loadConfig(cmd)
+	if err != nil {
+		return err
+	}
+	box, _, err := c.MasterBox()
+	if err != nil {
+		return err
+	}
+	db, err := openDBWithKey(cmd.Context(), c, newLogger(c, os.Stderr), c.Migrate, box)
+	if err != nil {
+		return err
+	}
+	defer storage.Close(db)
+	return fn(c, box, db)
 }
 
 func print(cmd *cobra.Command, asJSON bool, v any, text string) error {

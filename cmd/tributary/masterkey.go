@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+	"gorm.io/gorm"
 
 	"github.com/tributary/tributary/config"
 	"github.com/tributary/tributary/secrets"
@@ -74,35 +75,24 @@ func newMasterKey() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("--new-key: %w", err)
 			}
-			c, err := loadConfig(cmd)
-			if err != nil {
-				return err
-			}
-			box, _, err := c.MasterBox()
-			if err != nil {
-				return err
-			}
-			db, err := openDBWithKey(cmd.Context(), c, newLogger(c, os.Stderr), c.Migrate, box)
-			if err != nil {
-				return err
-			}
-			defer storage.Close(db)
-			rep, err := masterkeys.Rotate(cmd.Context(), db, box, nk, masterkeys.Options{})
-			if err != nil {
-				return fmt.Errorf("rotate: %w", err)
-			}
-			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "active key %s: %d secrets re-encrypted, %d still under another key\n", rep.NewKeyID, rep.Rewritten, rep.Remaining)
-			if len(rep.Failed) > 0 {
-				return fmt.Errorf("rotate: %d secrets open with none of the configured keys (add the key they were sealed with to extra_master_keys and run again): %s",
-					len(rep.Failed), strings.Join(rep.Failed, "; "))
-			}
-			if rep.Finished {
-				fmt.Fprintf(out, "rotation finished: retired %s; extra_master_keys can now be emptied\n", strings.Join(rep.Retired, ", "))
+			return withKeyedDB(cmd, func(_ *config.Config, box *secrets.Box, db *gorm.DB) error {
+				rep, err := masterkeys.Rotate(cmd.Context(), db, box, nk, masterkeys.Options{})
+				if err != nil {
+					return fmt.Errorf("rotate: %w", err)
+				}
+				out := cmd.OutOrStdout()
+				fmt.Fprintf(out, "active key %s: %d secrets re-encrypted, %d still under another key\n", rep.NewKeyID, rep.Rewritten, rep.Remaining)
+				if len(rep.Failed) > 0 {
+					return fmt.Errorf("rotate: %d secrets open with none of the configured keys (add the key they were sealed with to extra_master_keys and run again): %s",
+						len(rep.Failed), strings.Join(rep.Failed, "; "))
+				}
+				if rep.Finished {
+					fmt.Fprintf(out, "rotation finished: retired %s; extra_master_keys can now be emptied\n", strings.Join(rep.Retired, ", "))
+					return nil
+				}
+				fmt.Fprintf(out, "next: restart every replica with master_key=<new key> and extra_master_keys=<old key>, then run this command again (with that configuration) to finish\n")
 				return nil
-			}
-			fmt.Fprintf(out, "next: restart every replica with master_key=<new key> and extra_master_keys=<old key>, then run this command again (with that configuration) to finish\n")
-			return nil
+			})
 		},
 	}
 	rotate.Flags().StringVar(&newKey, "new-key", "", "the new master key (32 bytes, base64 or hex)")

@@ -2,15 +2,15 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"slices"
 
 	"github.com/spf13/cobra"
+	"gorm.io/gorm"
 
 	"github.com/tributary/tributary/config"
 	"github.com/tributary/tributary/forwarding"
 	"github.com/tributary/tributary/models"
-	"github.com/tributary/tributary/storage"
+	"github.com/tributary/tributary/secrets"
 )
 
 func newWebhooks() *cobra.Command {
@@ -24,46 +24,35 @@ func newWebhooks() *cobra.Command {
 			if endpoint == "" {
 				return fmt.Errorf("--endpoint is required")
 			}
-			c, err := loadConfig(cmd)
-			if err != nil {
-				return err
-			}
-			box, _, err := c.MasterBox()
-			if err != nil {
-				return err
-			}
-			db, err := openDBWithKey(cmd.Context(), c, newLogger(c, os.Stderr), c.Migrate, box)
-			if err != nil {
-				return err
-			}
-			defer storage.Close(db)
-			if account == "" {
-				var ids []string
-				if err := db.Model(&models.Account{}).Limit(2).Pluck("id", &ids).Error; err != nil {
-					return fmt.Errorf("find account: %w", err)
+			return withKeyedDB(cmd, func(c *config.Config, box *secrets.Box, db *gorm.DB) error {
+				if account == "" {
+					var ids []string
+					if err := db.Model(&models.Account{}).Limit(2).Pluck("id", &ids).Error; err != nil {
+						return fmt.Errorf("find account: %w", err)
+					}
+					if len(ids) != 1 {
+						return fmt.Errorf("--account is required (the database holds %d accounts)", len(ids))
+					}
+					account = ids[0]
 				}
-				if len(ids) != 1 {
-					return fmt.Errorf("--account is required (the database holds %d accounts)", len(ids))
+				svc := forwarding.New(forwarding.Config{DB: db, Box: box, Dispatcher: c.Dispatcher,
+					AllowHTTP: true, AllowPrivate: c.PrivateAddressesAllowed()})
+				att, eventID, err := svc.SendSample(cmd.Context(), account, endpoint, event)
+				if err != nil {
+					return err
 				}
-				account = ids[0]
-			}
-			svc := forwarding.New(forwarding.Config{DB: db, Box: box, Dispatcher: c.Dispatcher,
-				AllowHTTP: true, AllowPrivate: c.PrivateAddressesAllowed()})
-			att, eventID, err := svc.SendSample(cmd.Context(), account, endpoint, event)
-			if err != nil {
-				return err
-			}
-			text := fmt.Sprintf("sent %s (%s) to %s\nstatus %d in %d ms\n", eventID, event, endpoint, att.StatusCode, att.ResponseTimeMs)
-			if att.Error != "" {
-				text += "error: " + att.Error + "\n"
-			}
-			if att.ResponseBody != "" {
-				text += "response: " + att.ResponseBody + "\n"
-			}
-			if err := print(cmd, asJSON, map[string]any{"eventId": eventID, "topic": event, "attempt": att}, text); err != nil {
-				return err
-			}
-			return sampleFailure(att)
+				text := fmt.Sprintf("sent %s (%s) to %s\nstatus %d in %d ms\n", eventID, event, endpoint, att.StatusCode, att.ResponseTimeMs)
+				if att.Error != "" {
+					text += "error: " + att.Error + "\n"
+				}
+				if att.ResponseBody != "" {
+					text += "response: " + att.ResponseBody + "\n"
+				}
+				if err := print(cmd, asJSON, map[string]any{"eventId": eventID, "topic": event, "attempt": att}, text); err != nil {
+					return err
+				}
+				return sampleFailure(att)
+			})
 		},
 	}
 	test.Flags().StringVar(&endpoint, "endpoint", "", "receiver URL")
